@@ -1,0 +1,401 @@
+package eventcoord
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default values of a Coordinator made by New without options.
+const (
+	DefaultShards      = 64
+	DefaultRetention   = 5 * time.Minute
+	DefaultMaxRetained = 10_000
+	maxShards          = 1 << 16
+)
+
+// Coordinator hands events from Signal to the goroutines blocked in Wait.
+//
+// A Coordinator is safe for concurrent use by multiple goroutines and must
+// not be copied after first use. Its zero value is not usable: call [New].
+// A call to Signal synchronizes before the return of every Wait that
+// receives its event, so a waiter sees everything the signaler wrote before
+// calling Signal.
+type Coordinator struct {
+	_ noCopy
+
+	shards      []shard
+	mask        uint64
+	seed        maphash.Seed
+	ttl         time.Duration
+	maxRetained int64
+
+	seq           atomic.Uint64 // last Seq handed out
+	retainedTotal atomic.Int64  // retained events over all shards, for the bound
+	closeOnce     sync.Once
+}
+
+// key names an event: the same name in two scopes is two keys, and no name
+// can forge another scope because the scope is a separate field.
+type key struct{ scope, name string }
+
+// shard holds the state of the names that hash to it.
+type shard struct {
+	mu     sync.Mutex
+	names  map[key]*batch // pending (waiters, not fired) or retained (fired, no holder); guarded by mu
+	oldest *batch         // retained events, oldest first; guarded by mu
+	newest *batch         // guarded by mu
+	timer  *time.Timer    // expires the oldest retained event; guarded by mu
+	closed bool           // guarded by mu
+
+	waiters  int      // blocked waiters; guarded by mu
+	retained int      // retained events; guarded by mu
+	count    counters // guarded by mu
+
+	_ [64]byte // keeps neighbouring shards' locks off one cache line
+}
+
+type counters struct {
+	signals, delivered, woken, expired, replaced, evicted uint64
+}
+
+// batch is one event in the making, shared by every waiter it goes to.
+// While pending it gathers the waiters registered for the next signal of
+// its key; fired, it carries the event (or ErrClosed) they all return.
+type batch struct {
+	ready   chan struct{} // closed once fired
+	key     key
+	ev      Event
+	err     error // ErrClosed when Close woke the batch
+	fired   bool  // guarded by the shard's mu, like everything below
+	holders int   // pending: blocked waiters; fired: waiters that have not cancelled
+
+	prev, next *batch    // retention list links
+	expires    time.Time // when a retained event expires
+}
+
+// closedChan is the ready channel of batches that are born fired, so that
+// retaining an event costs no channel.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// New returns a Coordinator configured by opts. Without options it has
+// DefaultShards shards and keeps up to DefaultMaxRetained unclaimed events
+// for DefaultRetention each.
+func New(opts ...Option) *Coordinator {
+	cfg := config{shards: DefaultShards, ttl: DefaultRetention, maxRetained: DefaultMaxRetained}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	n := 1
+	for n < cfg.shards {
+		n <<= 1
+	}
+	c := &Coordinator{
+		shards:      make([]shard, n),
+		mask:        uint64(n - 1),
+		seed:        maphash.MakeSeed(),
+		ttl:         cfg.ttl,
+		maxRetained: int64(cfg.maxRetained),
+	}
+	for i := range c.shards {
+		c.shards[i].names = make(map[key]*batch)
+	}
+	return c
+}
+
+// Signal hands data to every goroutine waiting on name, or, if none waits,
+// retains it for the next waiter (replacing an event retained before).
+// Signal takes ownership of data: do not modify it afterwards.
+//
+// It returns ErrInvalidName, ErrDataRequired or ErrClosed, and changes
+// nothing, when it cannot accept the event. It never blocks on waiters.
+func (c *Coordinator) Signal(name string, data Data) (Receipt, error) {
+	return c.signal(key{name: name}, data)
+}
+
+// Wait blocks until an event named name is signaled or ctx ends, and
+// returns the event. A retained event is returned at once and consumed.
+//
+// Wait returns ctx.Err() when ctx ends first, leaving no trace in the
+// Coordinator; if ctx is already done it returns at once without consuming
+// anything. An event that arrives as ctx ends is still returned. Wait
+// returns ErrInvalidName for a bad name and ErrClosed once Close is called.
+func (c *Coordinator) Wait(ctx context.Context, name string) (Event, error) {
+	return c.wait(ctx, key{name: name})
+}
+
+// Register registers a waiter on name now, so that a signal sent any time
+// after Register returns reaches it, and returns the [Waiter] to wait on.
+// Use it to register interest before the action that causes the signal.
+// The caller must call Wait or Cancel on the Waiter; a registered waiter
+// counts as waiting until it does.
+func (c *Coordinator) Register(name string) (*Waiter, error) {
+	return c.register(key{name: name})
+}
+
+// Close wakes every blocked waiter with ErrClosed and discards retained
+// events (counted as evicted). Afterwards Signal, Wait and Register return
+// ErrClosed. Close is idempotent and safe to call concurrently with
+// everything else; it always returns nil.
+func (c *Coordinator) Close() error {
+	c.closeOnce.Do(func() {
+		for i := range c.shards {
+			c.shards[i].close()
+		}
+		c.retainedTotal.Store(0)
+	})
+	return nil
+}
+
+func (c *Coordinator) shardFor(k key) *shard {
+	h := maphash.String(c.seed, k.name)
+	if k.scope != "" {
+		h ^= maphash.String(c.seed, k.scope) * 0x9e3779b97f4a7c15
+	}
+	return &c.shards[h&c.mask]
+}
+
+func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
+	if err := validName(k.name); err != nil {
+		return Receipt{}, err
+	}
+	if data == nil {
+		return Receipt{}, ErrDataRequired
+	}
+	now := time.Now()
+	sh := c.shardFor(k)
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return Receipt{}, ErrClosed
+	}
+	seq := c.seq.Add(1)
+	sh.count.signals++
+	ev := Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}
+	if b := sh.names[k]; b != nil && !b.fired {
+		n := sh.fire(b, ev)
+		sh.mu.Unlock()
+		close(b.ready) // outside the lock: waking is the costly part
+		return Receipt{Seq: seq, Woken: n}, nil
+	}
+	retained := c.retain(sh, &batch{ready: closedChan, key: k, ev: ev, fired: true}, now)
+	sh.mu.Unlock()
+	return Receipt{Seq: seq, Retained: retained}, nil
+}
+
+func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
+	if err := validName(k.name); err != nil {
+		return Event{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Event{}, err
+	}
+	var w Waiter // stays on the stack: nothing but this call refers to it
+	if err := c.join(&w, k); err != nil {
+		return Event{}, err
+	}
+	return w.Wait(ctx)
+}
+
+func (c *Coordinator) register(k key) (*Waiter, error) {
+	if err := validName(k.name); err != nil {
+		return nil, err
+	}
+	w := new(Waiter)
+	if err := c.join(w, k); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// join makes w a waiter on k: the holder of k's retained event if there is
+// one, else a member of k's pending batch.
+func (c *Coordinator) join(w *Waiter, k key) error {
+	sh := c.shardFor(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return ErrClosed
+	}
+	w.c, w.sh = c, sh
+	b := sh.names[k]
+	if b != nil && b.fired && b.expired(time.Now()) {
+		c.dropRetained(sh, b)
+		sh.count.expired++
+		b = nil
+	}
+	switch {
+	case b == nil:
+		b = &batch{ready: make(chan struct{}), key: k}
+		sh.names[k] = b
+		fallthrough
+	case !b.fired:
+		sh.waiters++
+	default: // retained: w takes it
+		c.dropRetained(sh, b)
+		sh.count.delivered++
+		sh.count.woken++
+	}
+	b.holders++
+	w.b = b
+	return nil
+}
+
+// fire hands ev to the pending batch b and returns how many waiters it
+// reached. The caller closes b.ready after releasing sh.mu.
+func (sh *shard) fire(b *batch, ev Event) int {
+	delete(sh.names, b.key)
+	b.ev, b.fired = ev, true
+	n := b.holders
+	sh.waiters -= n
+	sh.count.delivered++
+	sh.count.woken += uint64(n)
+	return n
+}
+
+// retain keeps the fired batch b as its key's retained event, as Signal
+// does for an event nobody waits for. It reports whether b is retained; if
+// not, b was counted as expired (retention off), replaced or evicted.
+// Call it with sh.mu held and no pending batch for b's key.
+func (c *Coordinator) retain(sh *shard, b *batch, now time.Time) bool {
+	if c.ttl <= 0 {
+		sh.count.expired++
+		return false
+	}
+	if old := sh.names[b.key]; old != nil {
+		switch {
+		case old.expired(now):
+			sh.count.expired++
+		case old.ev.Seq > b.ev.Seq: // b is an older event given back: keep the newer
+			sh.count.replaced++
+			return false
+		default:
+			sh.count.replaced++
+		}
+		c.dropRetained(sh, old)
+	}
+	b.expires = now.Add(c.ttl)
+	c.addRetained(sh, b)
+	if c.retainedTotal.Load() > c.maxRetained {
+		victim := sh.oldest // b at the latest
+		c.dropRetained(sh, victim)
+		sh.count.evicted++
+		return victim != b
+	}
+	return true
+}
+
+// addRetained appends b to sh's retention list and map, arming the expiry
+// timer when b is the only retained event.
+func (c *Coordinator) addRetained(sh *shard, b *batch) {
+	b.holders = 0
+	b.prev, b.next = sh.newest, nil
+	if sh.newest != nil {
+		sh.newest.next = b
+	} else {
+		sh.oldest = b
+		c.armExpiry(sh, b.expires)
+	}
+	sh.newest = b
+	sh.names[b.key] = b
+	sh.retained++
+	c.retainedTotal.Add(1)
+}
+
+// dropRetained removes the retained batch b from sh's list and map.
+func (c *Coordinator) dropRetained(sh *shard, b *batch) {
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else {
+		sh.oldest = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	} else {
+		sh.newest = b.prev
+	}
+	b.prev, b.next = nil, nil
+	delete(sh.names, b.key)
+	sh.retained--
+	c.retainedTotal.Add(-1)
+}
+
+// armExpiry makes sh's timer sweep expired events at time at. A timer, not
+// a goroutine, so that an idle Coordinator runs nothing.
+func (c *Coordinator) armExpiry(sh *shard, at time.Time) {
+	d := time.Until(at)
+	if sh.timer == nil {
+		sh.timer = time.AfterFunc(d, func() { c.sweep(sh) })
+		return
+	}
+	sh.timer.Reset(d)
+}
+
+// sweep expires sh's retained events whose time has come.
+func (c *Coordinator) sweep(sh *shard) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return
+	}
+	now := time.Now()
+	for sh.oldest != nil && sh.oldest.expired(now) {
+		c.dropRetained(sh, sh.oldest)
+		sh.count.expired++
+	}
+	if sh.oldest != nil {
+		sh.timer.Reset(sh.oldest.expires.Sub(now))
+	}
+}
+
+// giveBack re-offers the event of batch b, which every holder cancelled
+// without returning it: to the waiters now pending on its key if there are
+// any, else as the retained event. Call it with sh.mu held; it returns the
+// pending batch to close after unlocking, if it fired one.
+func (c *Coordinator) giveBack(sh *shard, b *batch) *batch {
+	sh.count.delivered--
+	if sh.closed {
+		sh.count.evicted++
+		return nil
+	}
+	if p := sh.names[b.key]; p != nil && !p.fired {
+		sh.fire(p, b.ev)
+		return p
+	}
+	c.retain(sh, b, time.Now())
+	return nil
+}
+
+func (sh *shard) close() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.closed = true
+	for _, b := range sh.names {
+		if b.fired {
+			sh.count.evicted++
+			continue
+		}
+		b.err, b.fired = ErrClosed, true
+		sh.waiters -= b.holders
+		close(b.ready)
+	}
+	clear(sh.names)
+	sh.oldest, sh.newest, sh.retained = nil, nil, 0
+	if sh.timer != nil {
+		sh.timer.Stop()
+	}
+}
+
+func (b *batch) expired(now time.Time) bool { return !now.Before(b.expires) }
+
+// noCopy lets go vet report copies of a Coordinator.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

@@ -1,0 +1,38 @@
+// Package eventcoord makes one goroutine wait until another says "go",
+// with a JSON object attached.
+//
+//	c := eventcoord.New()
+//	defer c.Close()
+//
+//	go c.Signal("mfa_code", eventcoord.Data{"code": "123456"})
+//	ev, err := c.Wait(ctx, "mfa_code") // ev.Data["code"] == "123456"
+//
+// [Coordinator.Signal] hands its data to every goroutine blocked in
+// [Coordinator.Wait] on the same name (fan-out). If nobody waits, the event
+// is retained, for a configurable time, for the next waiter, which consumes
+// it; a newer signal replaces a retained one. [Coordinator.Register]
+// registers a waiter before the action that will cause the signal, so the
+// signal cannot slip past in between.
+//
+// The rules, numbered as in the project's design notes:
+//
+//   - S1 fan-out: a signal reaches every waiter registered before it; all
+//     receive the same Event.
+//   - S2 retention: a signal nobody waits for is kept for the next waiter
+//     (latest wins), for up to the retention TTL, within a bound.
+//   - S3 nothing lost: every accepted signal ends up returned by a waiter,
+//     retained, expired, replaced or evicted, each counted in [Stats]. A
+//     waiter that gives up holding an event nobody else took gives it back.
+//   - S4 cancellation: Wait returns when its context ends and leaves nothing
+//     behind; idle names hold no memory.
+//   - S5 close: [Coordinator.Close] wakes all waiters with [ErrClosed].
+//   - S6 order: Event.Seq grows with every signal of a Coordinator.
+//   - S7 validation: bad names and nil data are errors that change nothing.
+//   - S8 scopes: the same name in two [Scope]s is two events.
+//   - S9 ownership: Signal takes ownership of its Data; waiters share it
+//     read-only.
+//
+// A Coordinator is safe for concurrent use. Its state is sharded by a hash
+// of the name, so unrelated names rarely contend, and a fan-out costs one
+// channel close however many waiters it wakes.
+package eventcoord

@@ -1,0 +1,60 @@
+package eventcoord
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Data is the JSON object an event carries. Signal takes ownership of it:
+// every waiter of one signal receives the same map and must treat it as
+// read-only (see [Event]).
+type Data = map[string]any
+
+// Event is what a waiter receives.
+//
+// All waiters woken by one signal share its Data map. Treat it as read-only;
+// a waiter that needs to modify the payload copies it first, for example
+// with maps.Clone (shallow) or by a JSON round trip (deep).
+type Event struct {
+	Name       string    // the event name, without its scope
+	Data       Data      // the payload given to Signal, shared read-only
+	Seq        uint64    // grows strictly with every accepted signal of a Coordinator
+	SignaledAt time.Time // when Signal accepted the event
+}
+
+// Receipt tells the caller of Signal what became of the event.
+type Receipt struct {
+	Seq      uint64 // the event's sequence number
+	Woken    int    // waiters the event was handed to; 0 if none waited
+	Retained bool   // no waiter: the event is kept for the next one
+}
+
+// MaxNameLen is the longest accepted event name, in bytes.
+const MaxNameLen = 1024
+
+var (
+	// ErrInvalidName is returned by Signal, Wait and Register for an empty
+	// name, a name longer than MaxNameLen bytes, or one that is not UTF-8.
+	ErrInvalidName = errors.New("eventcoord: invalid event name")
+	// ErrDataRequired is returned by Signal when data is nil. An empty
+	// Data{} is a valid payload.
+	ErrDataRequired = errors.New("eventcoord: event data is required")
+	// ErrClosed is returned by Signal, Wait and Register once the
+	// Coordinator is closed, and by waits that Close woke.
+	ErrClosed = errors.New("eventcoord: coordinator closed")
+)
+
+// validName reports why name is unusable, wrapping ErrInvalidName, or nil.
+func validName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidName, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package eventcoord
+
+// Stats is a snapshot of a Coordinator's state and counters. Shards are
+// read one after another, so under concurrent use the fields need not agree
+// with one another exactly; when the Coordinator is idle they do, and then
+//
+//	Signals == Delivered + Retained + Expired + Replaced + Evicted
+//
+// holds: every accepted signal has exactly one of those outcomes.
+type Stats struct {
+	Waiters  int // waiters blocked now
+	Retained int // events retained now
+	Names    int // names holding state now (waiters or a retained event)
+
+	Signals   uint64 // accepted signals
+	Delivered uint64 // signals handed to at least one waiter and not given back
+	Woken     uint64 // waiter wake-ups: the sum of every Receipt.Woken, plus retained events taken
+	Expired   uint64 // signals that expired while retained, or found no waiter with retention off
+	Replaced  uint64 // retained signals replaced by a newer one
+	Evicted   uint64 // retained signals evicted by the bound or discarded by Close
+}
+
+// Stats returns the Coordinator's current Stats. It is safe to call at any
+// time, also after Close.
+func (c *Coordinator) Stats() Stats {
+	var s Stats
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		s.Waiters += sh.waiters
+		s.Retained += sh.retained
+		s.Names += len(sh.names)
+		s.Signals += sh.count.signals
+		s.Delivered += sh.count.delivered
+		s.Woken += sh.count.woken
+		s.Expired += sh.count.expired
+		s.Replaced += sh.count.replaced
+		s.Evicted += sh.count.evicted
+		sh.mu.Unlock()
+	}
+	return s
+}

@@ -1,0 +1,106 @@
+package eventcoord_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventcoord/eventcoord"
+)
+
+// TestNothingIsLost races signalers against waiters that time out, cancel
+// and give events back, with retention short and bounded so that every
+// outcome happens, then checks the S3 ledger against what the waiters saw.
+func TestNothingIsLost(t *testing.T) { // S3
+	c := newCoordinator(t,
+		eventcoord.WithShards(2),
+		eventcoord.WithRetention(300*time.Microsecond),
+		eventcoord.WithMaxRetained(2))
+	names := []string{"a", "b", "c", "d", "e"}
+	const signalers, signalsEach, waiters = 4, 2000, 8
+
+	var (
+		mu       sync.Mutex
+		accepted = map[uint64]bool{}
+		returned = map[uint64]int{} // seq -> how many waiters returned it
+	)
+	record := func(seen map[uint64]bool, ev eventcoord.Event) {
+		assert.False(t, seen[ev.Seq], "seq %d returned twice to one goroutine", ev.Seq)
+		seen[ev.Seq] = true
+		mu.Lock()
+		returned[ev.Seq]++
+		mu.Unlock()
+	}
+
+	stop := make(chan struct{})
+	var waitersWG sync.WaitGroup
+	for range waiters {
+		waitersWG.Go(func() {
+			seen := map[uint64]bool{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := names[rand.IntN(len(names))]
+				timeout := time.Duration(rand.IntN(300)) * time.Microsecond
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				switch rand.IntN(3) {
+				case 0: // plain Wait with a short timeout
+					if ev, err := c.Wait(ctx, name); err == nil {
+						record(seen, ev)
+					} else {
+						assert.ErrorIs(t, err, context.DeadlineExceeded)
+					}
+				case 1: // register, then give up without waiting: may give back
+					w, err := c.Register(name)
+					require.NoError(t, err)
+					w.Cancel()
+				case 2: // register, wait a little, then cancel
+					w, err := c.Register(name)
+					require.NoError(t, err)
+					if ev, err := w.Wait(ctx); err == nil {
+						record(seen, ev)
+					}
+					w.Cancel()
+				}
+				cancel()
+			}
+		})
+	}
+
+	var signalersWG sync.WaitGroup
+	for range signalers {
+		signalersWG.Go(func() {
+			for range signalsEach {
+				r, err := c.Signal(names[rand.IntN(len(names))], eventcoord.Data{})
+				require.NoError(t, err)
+				mu.Lock()
+				accepted[r.Seq] = true
+				mu.Unlock()
+			}
+		})
+	}
+	signalersWG.Wait()
+	close(stop)
+	waitersWG.Wait()
+
+	s := c.Stats()
+	t.Logf("%+v", s)
+	require.Equal(t, 0, s.Waiters)
+	require.Equal(t, uint64(len(accepted)), s.Signals)
+	requireBalanced(t, s)
+	require.Equal(t, uint64(len(returned)), s.Delivered, "Delivered counts the signals some waiter returned")
+	for seq := range returned {
+		require.True(t, accepted[seq], "returned seq %d was never signaled", seq)
+	}
+	assert.NotZero(t, s.Expired, "the test should exercise expiry")
+	assert.NotZero(t, s.Replaced, "the test should exercise replacement")
+	assert.NotZero(t, s.Evicted, "the test should exercise the bound")
+}

@@ -1,0 +1,116 @@
+package eventcoord
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// Waiter is a registration made by [Coordinator.Register]: it receives the
+// first event signaled on its name after it was registered, or the event
+// that was retained then. A Waiter serves one event.
+//
+// Its methods are safe for concurrent use. Once Wait has returned an event,
+// further calls return the same event; once the Waiter has left (Cancel, or
+// a Wait whose context ended), further calls return the same error.
+type Waiter struct {
+	c     *Coordinator
+	sh    *shard
+	b     *batch        // the batch this waiter belongs to; set once by join
+	state atomic.Uint32 // waiting, returned or left
+	err   error         // why the waiter left; guarded by sh.mu
+}
+
+const (
+	waiting uint32 = iota
+	returned
+	left
+)
+
+// Wait blocks until the waiter's event arrives or ctx ends. It returns the
+// event; ErrClosed if the Coordinator was closed first; or ctx.Err() if ctx
+// ended first, in which case the waiter leaves as if by Cancel. An event
+// that arrives as ctx ends is returned (delivery wins).
+func (w *Waiter) Wait(ctx context.Context) (Event, error) {
+	if w.state.Load() == left {
+		return Event{}, w.leftErr()
+	}
+	select {
+	case <-w.b.ready:
+		return w.take()
+	default:
+	}
+	select {
+	case <-w.b.ready:
+		return w.take()
+	case <-ctx.Done():
+		if w.leave(ctx.Err(), false) {
+			return Event{}, w.leftErr()
+		}
+		return w.take()
+	}
+}
+
+// Done returns a channel that is closed when the waiter's event (or
+// ErrClosed) is ready, for use in a select; call Wait to receive it. The
+// channel is never closed for a waiter that left before its event came.
+func (w *Waiter) Done() <-chan struct{} { return w.b.ready }
+
+// Cancel withdraws the waiter; later Waits return context.Canceled. If the
+// waiter holds an event it has not returned from Wait, and no other waiter
+// returned or still holds that event, the event is given back: handed to
+// the waiters now waiting on the name, or retained again (unless a newer
+// event is retained by then). Cancel is idempotent, does not block on
+// anything but the Coordinator's internal lock, and does nothing after
+// Wait returned an event.
+func (w *Waiter) Cancel() { w.leave(context.Canceled, true) }
+
+// take returns the waiter's fired event, unless the waiter left first.
+func (w *Waiter) take() (Event, error) {
+	if w.state.CompareAndSwap(waiting, returned) || w.state.Load() == returned {
+		if w.b.err != nil {
+			return Event{}, w.b.err
+		}
+		return w.b.ev, nil
+	}
+	return Event{}, w.leftErr()
+}
+
+// leave withdraws the waiter with err and reports whether it has left. With
+// cancel false (a Wait whose context ended) a fired event wins and leave
+// reports false; with cancel true a held event is given back.
+func (w *Waiter) leave(err error, cancel bool) bool {
+	sh := w.sh
+	sh.mu.Lock()
+	b := w.b
+	if b.fired && !cancel {
+		sh.mu.Unlock()
+		return false
+	}
+	if !w.state.CompareAndSwap(waiting, left) {
+		sh.mu.Unlock()
+		return w.state.Load() == left
+	}
+	w.err = err
+	b.holders--
+	var wake *batch
+	switch {
+	case !b.fired:
+		sh.waiters--
+		if b.holders == 0 {
+			delete(sh.names, b.key)
+		}
+	case b.holders == 0 && b.err == nil:
+		wake = w.c.giveBack(sh, b)
+	}
+	sh.mu.Unlock()
+	if wake != nil {
+		close(wake.ready)
+	}
+	return true
+}
+
+func (w *Waiter) leftErr() error {
+	w.sh.mu.Lock()
+	defer w.sh.mu.Unlock()
+	return w.err
+}
