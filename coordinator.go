@@ -43,6 +43,7 @@ type key struct{ scope, name string }
 
 // shard holds the state of the names that hash to it.
 type shard struct {
+	c      *Coordinator // read-only
 	mu     sync.Mutex
 	names  map[key]*batch // pending (waiters, not fired) or retained (fired, no holder); guarded by mu
 	oldest *batch         // retained events, oldest first; guarded by mu
@@ -66,6 +67,7 @@ type counters struct {
 // its key; fired, it carries the event (or ErrClosed) they all return.
 type batch struct {
 	ready   chan struct{} // closed once fired
+	sh      *shard
 	key     key
 	ev      Event
 	err     error // ErrClosed when Close woke the batch
@@ -104,6 +106,7 @@ func New(opts ...Option) *Coordinator {
 		maxRetained: int64(cfg.maxRetained),
 	}
 	for i := range c.shards {
+		c.shards[i].c = c
 		c.shards[i].names = make(map[key]*batch)
 	}
 	return c
@@ -184,7 +187,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 		close(b.ready) // outside the lock: waking is the costly part
 		return Receipt{Seq: seq, Woken: n}, nil
 	}
-	retained := c.retain(sh, &batch{ready: closedChan, key: k, ev: ev, fired: true}, now)
+	retained := c.retain(sh, &batch{ready: closedChan, sh: sh, key: k, ev: ev, fired: true}, now)
 	sh.mu.Unlock()
 	return Receipt{Seq: seq, Retained: retained}, nil
 }
@@ -223,7 +226,6 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 	if sh.closed {
 		return ErrClosed
 	}
-	w.c, w.sh = c, sh
 	b := sh.names[k]
 	if b != nil && b.fired && b.expired(time.Now()) {
 		c.dropRetained(sh, b)
@@ -232,7 +234,7 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 	}
 	switch {
 	case b == nil:
-		b = &batch{ready: make(chan struct{}), key: k}
+		b = &batch{ready: make(chan struct{}), sh: sh, key: k}
 		sh.names[k] = b
 		fallthrough
 	case !b.fired:
@@ -358,7 +360,7 @@ func (c *Coordinator) sweep(sh *shard) {
 // without returning it: to the waiters now pending on its key if there are
 // any, else as the retained event. Call it with sh.mu held; it returns the
 // pending batch to close after unlocking, if it fired one.
-func (c *Coordinator) giveBack(sh *shard, b *batch) *batch {
+func (sh *shard) giveBack(b *batch) *batch {
 	sh.count.delivered--
 	if sh.closed {
 		sh.count.evicted++
@@ -368,7 +370,7 @@ func (c *Coordinator) giveBack(sh *shard, b *batch) *batch {
 		sh.fire(p, b.ev)
 		return p
 	}
-	c.retain(sh, b, time.Now())
+	sh.c.retain(sh, b, time.Now())
 	return nil
 }
 

@@ -2,6 +2,7 @@ package eventcoord
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 )
 
@@ -11,19 +12,20 @@ import (
 //
 // Its methods are safe for concurrent use. Once Wait has returned an event,
 // further calls return the same event; once the Waiter has left (Cancel, or
-// a Wait whose context ended), further calls return the same error.
+// a Wait whose context ended), further calls return context.Canceled or
+// context.DeadlineExceeded, whichever made it leave.
 type Waiter struct {
-	c     *Coordinator
-	sh    *shard
 	b     *batch        // the batch this waiter belongs to; set once by join
-	state atomic.Uint32 // waiting, returned or left
-	err   error         // why the waiter left; guarded by sh.mu
+	state atomic.Uint32 // one of the states below
 }
 
+// A Waiter's states. It leaves waiting exactly once, by a compare-and-swap,
+// so returning the event and cancelling can never both happen.
 const (
 	waiting uint32 = iota
 	returned
-	left
+	leftCanceled
+	leftDeadline
 )
 
 // Wait blocks until the waiter's event arrives or ctx ends. It returns the
@@ -31,8 +33,13 @@ const (
 // ended first, in which case the waiter leaves as if by Cancel. An event
 // that arrives as ctx ends is returned (delivery wins).
 func (w *Waiter) Wait(ctx context.Context) (Event, error) {
-	if w.state.Load() == left {
-		return Event{}, w.leftErr()
+	if err := w.leftErr(); err != nil {
+		return Event{}, err
+	}
+	done := ctx.Done()
+	if done == nil { // a context that never ends: a plain receive is cheapest
+		<-w.b.ready
+		return w.take()
 	}
 	select {
 	case <-w.b.ready:
@@ -42,9 +49,10 @@ func (w *Waiter) Wait(ctx context.Context) (Event, error) {
 	select {
 	case <-w.b.ready:
 		return w.take()
-	case <-ctx.Done():
-		if w.leave(ctx.Err(), false) {
-			return Event{}, w.leftErr()
+	case <-done:
+		err := ctx.Err()
+		if w.leave(err, false) {
+			return Event{}, err
 		}
 		return w.take()
 	}
@@ -75,22 +83,25 @@ func (w *Waiter) take() (Event, error) {
 	return Event{}, w.leftErr()
 }
 
-// leave withdraws the waiter with err and reports whether it has left. With
-// cancel false (a Wait whose context ended) a fired event wins and leave
-// reports false; with cancel true a held event is given back.
+// leave withdraws the waiter because of err and reports whether it has
+// left. With cancel false (a Wait whose context ended) a fired event wins
+// and leave reports false; with cancel true a held event is given back.
 func (w *Waiter) leave(err error, cancel bool) bool {
-	sh := w.sh
-	sh.mu.Lock()
 	b := w.b
+	sh := b.sh
+	sh.mu.Lock()
 	if b.fired && !cancel {
 		sh.mu.Unlock()
 		return false
 	}
-	if !w.state.CompareAndSwap(waiting, left) {
-		sh.mu.Unlock()
-		return w.state.Load() == left
+	why := leftCanceled
+	if errors.Is(err, context.DeadlineExceeded) {
+		why = leftDeadline
 	}
-	w.err = err
+	if !w.state.CompareAndSwap(waiting, why) {
+		sh.mu.Unlock()
+		return w.state.Load() != returned
+	}
 	b.holders--
 	var wake *batch
 	switch {
@@ -100,7 +111,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 			delete(sh.names, b.key)
 		}
 	case b.holders == 0 && b.err == nil:
-		wake = w.c.giveBack(sh, b)
+		wake = sh.giveBack(b)
 	}
 	sh.mu.Unlock()
 	if wake != nil {
@@ -109,8 +120,13 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 	return true
 }
 
+// leftErr returns why the waiter left, or nil if it has not.
 func (w *Waiter) leftErr() error {
-	w.sh.mu.Lock()
-	defer w.sh.mu.Unlock()
-	return w.err
+	switch w.state.Load() {
+	case leftCanceled:
+		return context.Canceled
+	case leftDeadline:
+		return context.DeadlineExceeded
+	}
+	return nil
 }
