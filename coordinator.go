@@ -49,6 +49,7 @@ type shard struct {
 	oldest *batch         // retained events, oldest first; guarded by mu
 	newest *batch         // guarded by mu
 	timer  *time.Timer    // expires the oldest retained event; guarded by mu
+	armed  bool           // timer is pending; guarded by mu
 	closed bool           // guarded by mu
 
 	waiters  int      // blocked waiters; guarded by mu
@@ -181,13 +182,14 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 	seq := c.seq.Add(1)
 	sh.count.signals++
 	ev := Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}
-	if b := sh.names[k]; b != nil && !b.fired {
-		n := sh.fire(b, ev)
+	cur := sh.names[k]
+	if cur != nil && !cur.fired {
+		n := sh.fire(cur, ev)
 		sh.mu.Unlock()
-		close(b.ready) // outside the lock: waking is the costly part
+		close(cur.ready) // outside the lock: waking is the costly part
 		return Receipt{Seq: seq, Woken: n}, nil
 	}
-	retained := c.retain(sh, &batch{ready: closedChan, sh: sh, key: k, ev: ev, fired: true}, now)
+	retained := sh.retain(&batch{ready: closedChan, sh: sh, key: k, ev: ev, fired: true}, cur, now)
 	sh.mu.Unlock()
 	return Receipt{Seq: seq, Retained: retained}, nil
 }
@@ -227,23 +229,24 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 		return ErrClosed
 	}
 	b := sh.names[k]
-	if b != nil && b.fired && b.expired(time.Now()) {
-		c.dropRetained(sh, b)
+	if b != nil && b.fired { // retained: w takes it unless it expired
+		sh.unlink(b)
+		if !b.expired(time.Now()) {
+			delete(sh.names, k)
+			sh.count.delivered++
+			sh.count.woken++
+			b.holders = 1
+			w.b = b
+			return nil
+		}
 		sh.count.expired++
 		b = nil
 	}
-	switch {
-	case b == nil:
+	if b == nil {
 		b = &batch{ready: make(chan struct{}), sh: sh, key: k}
 		sh.names[k] = b
-		fallthrough
-	case !b.fired:
-		sh.waiters++
-	default: // retained: w takes it
-		c.dropRetained(sh, b)
-		sh.count.delivered++
-		sh.count.woken++
 	}
+	sh.waiters++
 	b.holders++
 	w.b = b
 	return nil
@@ -262,56 +265,59 @@ func (sh *shard) fire(b *batch, ev Event) int {
 }
 
 // retain keeps the fired batch b as its key's retained event, as Signal
-// does for an event nobody waits for. It reports whether b is retained; if
-// not, b was counted as expired (retention off), replaced or evicted.
-// Call it with sh.mu held and no pending batch for b's key.
-func (c *Coordinator) retain(sh *shard, b *batch, now time.Time) bool {
+// does for an event nobody waits for; cur is the key's retained event so
+// far, if any. It reports whether b is retained; if not, b was counted as
+// expired (retention off), replaced or evicted. Call it with sh.mu held and
+// no pending batch for b's key.
+func (sh *shard) retain(b, cur *batch, now time.Time) bool {
+	c := sh.c
 	if c.ttl <= 0 {
 		sh.count.expired++
 		return false
 	}
-	if old := sh.names[b.key]; old != nil {
+	if cur != nil {
 		switch {
-		case old.expired(now):
+		case cur.expired(now):
 			sh.count.expired++
-		case old.ev.Seq > b.ev.Seq: // b is an older event given back: keep the newer
+		case cur.ev.Seq > b.ev.Seq: // b is an older event given back: keep the newer
 			sh.count.replaced++
 			return false
 		default:
 			sh.count.replaced++
 		}
-		c.dropRetained(sh, old)
+		sh.unlink(cur)
 	}
 	b.expires = now.Add(c.ttl)
-	c.addRetained(sh, b)
+	b.holders = 0
+	sh.link(b)
+	sh.names[b.key] = b
 	if c.retainedTotal.Load() > c.maxRetained {
 		victim := sh.oldest // b at the latest
-		c.dropRetained(sh, victim)
+		sh.unlink(victim)
+		delete(sh.names, victim.key)
 		sh.count.evicted++
 		return victim != b
 	}
 	return true
 }
 
-// addRetained appends b to sh's retention list and map, arming the expiry
-// timer when b is the only retained event.
-func (c *Coordinator) addRetained(sh *shard, b *batch) {
-	b.holders = 0
+// link appends b to sh's retention list, arming the expiry timer when b is
+// the only retained event. The caller puts b in sh.names.
+func (sh *shard) link(b *batch) {
 	b.prev, b.next = sh.newest, nil
 	if sh.newest != nil {
 		sh.newest.next = b
 	} else {
 		sh.oldest = b
-		c.armExpiry(sh, b.expires)
+		sh.armExpiry(b.expires)
 	}
 	sh.newest = b
-	sh.names[b.key] = b
 	sh.retained++
-	c.retainedTotal.Add(1)
+	sh.c.retainedTotal.Add(1)
 }
 
-// dropRetained removes the retained batch b from sh's list and map.
-func (c *Coordinator) dropRetained(sh *shard, b *batch) {
+// unlink removes b from sh's retention list. The caller updates sh.names.
+func (sh *shard) unlink(b *batch) {
 	if b.prev != nil {
 		b.prev.next = b.next
 	} else {
@@ -323,36 +329,43 @@ func (c *Coordinator) dropRetained(sh *shard, b *batch) {
 		sh.newest = b.prev
 	}
 	b.prev, b.next = nil, nil
-	delete(sh.names, b.key)
 	sh.retained--
-	c.retainedTotal.Add(-1)
+	sh.c.retainedTotal.Add(-1)
 }
 
-// armExpiry makes sh's timer sweep expired events at time at. A timer, not
-// a goroutine, so that an idle Coordinator runs nothing.
-func (c *Coordinator) armExpiry(sh *shard, at time.Time) {
+// armExpiry makes sh's timer sweep expired events at time at, unless it is
+// pending already: it then fires no later than at, since every event gets
+// the same TTL, and the sweep re-arms it. A timer, not a goroutine, so that
+// an idle Coordinator runs nothing.
+func (sh *shard) armExpiry(at time.Time) {
+	if sh.armed {
+		return
+	}
+	sh.armed = true
 	d := time.Until(at)
 	if sh.timer == nil {
-		sh.timer = time.AfterFunc(d, func() { c.sweep(sh) })
+		sh.timer = time.AfterFunc(d, sh.sweep)
 		return
 	}
 	sh.timer.Reset(d)
 }
 
 // sweep expires sh's retained events whose time has come.
-func (c *Coordinator) sweep(sh *shard) {
+func (sh *shard) sweep() {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sh.armed = false
 	if sh.closed {
 		return
 	}
 	now := time.Now()
-	for sh.oldest != nil && sh.oldest.expired(now) {
-		c.dropRetained(sh, sh.oldest)
+	for b := sh.oldest; b != nil && b.expired(now); b = sh.oldest {
+		sh.unlink(b)
+		delete(sh.names, b.key)
 		sh.count.expired++
 	}
 	if sh.oldest != nil {
-		sh.timer.Reset(sh.oldest.expires.Sub(now))
+		sh.armExpiry(sh.oldest.expires)
 	}
 }
 
@@ -366,11 +379,12 @@ func (sh *shard) giveBack(b *batch) *batch {
 		sh.count.evicted++
 		return nil
 	}
-	if p := sh.names[b.key]; p != nil && !p.fired {
-		sh.fire(p, b.ev)
-		return p
+	cur := sh.names[b.key]
+	if cur != nil && !cur.fired {
+		sh.fire(cur, b.ev)
+		return cur
 	}
-	sh.c.retain(sh, b, time.Now())
+	sh.retain(b, cur, time.Now())
 	return nil
 }
 

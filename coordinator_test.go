@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -585,4 +586,21 @@ func TestOptionsRejectNonsense(t *testing.T) {
 	assert.PanicsWithValue(t, "eventcoord: WithShards(0): want 1 to 65536", func() { eventcoord.WithShards(0) })
 	assert.Panics(t, func() { eventcoord.WithRetention(-time.Second) })
 	assert.Panics(t, func() { eventcoord.WithMaxRetained(0) })
+}
+
+func TestSignalAllocationsDoNotGrowWithWaiters(t *testing.T) {
+	c := newCoordinator(t)
+	data := eventcoord.Data{}
+	for _, n := range []int{1, 16, 256, 4096} {
+		for range n {
+			register(t, c, "x")
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r, err := c.Signal("x", data)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		require.Equal(t, n, r.Woken)
+		assert.LessOrEqual(t, after.Mallocs-before.Mallocs, uint64(2), "Signal to %d waiters", n)
+	}
 }
