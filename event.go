@@ -44,6 +44,10 @@ var (
 	// ErrClosed is returned by Signal, Wait and Register once the
 	// Coordinator is closed, and by waits that Close woke.
 	ErrClosed = errors.New("eventcoord: coordinator closed")
+	// ErrUnavailable is wrapped by remote implementations of [Events] when
+	// the service behind them (eventd, Redis) cannot be reached: the signal
+	// was not accepted, or the wait could not be carried out.
+	ErrUnavailable = errors.New("eventcoord: event service unavailable")
 )
 
 // validName reports why name is unusable, wrapping ErrInvalidName, or nil.

@@ -1,0 +1,177 @@
+// Package client is a Go client of the Event Coordination API served by
+// eventd and by Anchor Browser's hosted API.
+//
+//	c, err := client.New("http://127.0.0.1:8080", "my-key")
+//	...
+//	ev, err := c.Wait(ctx, "mfa_code", 30*time.Second)
+//	if errors.Is(err, client.ErrTimeout) { /* nobody signaled in time */ }
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventcoord/eventcoord"
+)
+
+// DefaultBaseURL is Anchor Browser's hosted API.
+const DefaultBaseURL = "https://api.anchorbrowser.io"
+
+// DefaultWait is the wait timeout the API applies when none is given.
+const DefaultWait = 60 * time.Second
+
+// Client calls the API. It is safe for concurrent use.
+type Client struct {
+	base string // scheme://host[/path], no trailing slash
+	key  string
+	hc   *http.Client
+}
+
+// An Option configures a Client made by [New].
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (default: one with no overall
+// timeout, since waits are long; contexts bound each call).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// New returns a Client of the API at baseURL (for example
+// "http://127.0.0.1:8080" or DefaultBaseURL) authenticating with apiKey.
+func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: base URL %q: want http:// or https:// and a host", baseURL)
+	}
+	if apiKey == "" {
+		return nil, errors.New("client: an API key is required")
+	}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), key: apiKey, hc: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Signal signals the event name with data, waking every client waiting on
+// it or, if none waits, having it retained for the next. The Receipt's
+// Woken and Retained are filled in when the server reports them (eventd
+// does; Anchor's hosted API reports a status only).
+func (c *Client) Signal(ctx context.Context, name string, data eventcoord.Data) (eventcoord.Receipt, error) {
+	if data == nil {
+		return eventcoord.Receipt{}, eventcoord.ErrDataRequired
+	}
+	var out struct {
+		Data struct {
+			Woken    int    `json:"woken"`
+			Retained bool   `json:"retained"`
+			Seq      uint64 `json:"seq"`
+		} `json:"data"`
+	}
+	if _, err := c.post(ctx, c.eventURL(name), map[string]eventcoord.Data{"data": data}, &out); err != nil {
+		return eventcoord.Receipt{}, fmt.Errorf("signal %q: %w", name, err)
+	}
+	return eventcoord.Receipt{Seq: out.Data.Seq, Woken: out.Data.Woken, Retained: out.Data.Retained}, nil
+}
+
+// Wait waits up to timeout for the event name and returns it; timeout <= 0
+// means the server's default (60 s). When nobody signals in time it returns
+// an error for which errors.Is(err, ErrTimeout) holds. The server may cap
+// the timeout (eventd: 10 minutes by default).
+func (c *Client) Wait(ctx context.Context, name string, timeout time.Duration) (eventcoord.Event, error) {
+	var body any
+	if timeout > 0 {
+		ms := (timeout + time.Millisecond - 1) / time.Millisecond
+		body = map[string]int64{"timeoutMs": int64(ms)}
+	}
+	var out struct {
+		Data eventcoord.Data `json:"data"`
+	}
+	hdr, err := c.post(ctx, c.eventURL(name)+"/wait", body, &out)
+	if err != nil {
+		return eventcoord.Event{}, fmt.Errorf("wait %q: %w", name, err)
+	}
+	ev := eventcoord.Event{Name: name, Data: out.Data}
+	ev.Seq, _ = strconv.ParseUint(hdr.Get("Eventcoord-Seq"), 10, 64) // eventd only
+	return ev, nil
+}
+
+// Events returns the client as [eventcoord.Events]. Its Wait waits until
+// ctx ends, issuing as many API waits as that takes; it returns ctx.Err()
+// when ctx ends first.
+func (c *Client) Events() eventcoord.Events { return events{c} }
+
+type events struct{ c *Client }
+
+func (e events) Signal(ctx context.Context, name string, data eventcoord.Data) (eventcoord.Receipt, error) {
+	return e.c.Signal(ctx, name, data)
+}
+
+func (e events) Wait(ctx context.Context, name string) (eventcoord.Event, error) {
+	for {
+		timeout := DefaultWait
+		if deadline, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(deadline))
+			if timeout < time.Millisecond {
+				return eventcoord.Event{}, context.DeadlineExceeded
+			}
+		}
+		ev, err := e.c.Wait(ctx, name, timeout)
+		if !errors.Is(err, ErrTimeout) {
+			return ev, err
+		}
+		if err := ctx.Err(); err != nil {
+			return eventcoord.Event{}, err
+		}
+	}
+}
+
+func (c *Client) eventURL(name string) string {
+	return c.base + "/v1/events/" + url.PathEscape(name)
+}
+
+// post sends body as JSON (no body if nil) and decodes a 200 answer into
+// out. Any other answer is an *APIError.
+func (c *Client) post(ctx context.Context, url string, body, out any) (http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encoding request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("anchor-api-key", c.key)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, fmt.Errorf("%w: %w", eventcoord.ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, readAPIError(resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return nil, fmt.Errorf("decoding response: %w", err)
+	}
+	return resp.Header, nil
+}

@@ -1,0 +1,101 @@
+// Command eventd serves Anchor Browser's Event Coordination API, so that
+// code and SDKs written for Anchor's hosted API run against a local or
+// self-hosted server. Run it with zero configuration for local use:
+//
+//	go run ./cmd/eventd
+//
+// and see eventd -h for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/eventcoord/eventcoord"
+	"github.com/eventcoord/eventcoord/httpapi"
+)
+
+// shutdownGrace bounds the graceful shutdown: pending waits are answered
+// at once, so this only waits for requests in flight.
+const shutdownGrace = 5 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(Main(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// Main runs eventd until ctx ends and returns its exit code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if isHelp(err) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "eventd:", err)
+		return 2
+	}
+	if err := run(ctx, cfg, stderr); err != nil {
+		fmt.Fprintln(stderr, "eventd:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, cfg config, logOut io.Writer) error {
+	log := cfg.logger(logOut)
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	coord := eventcoord.New(eventcoord.WithRetention(cfg.retention))
+	defer coord.Close()
+	h := httpapi.New(func(scope string) eventcoord.Events { return coord.Scope(scope).Events() },
+		httpapi.WithKeys(cfg.keys),
+		httpapi.WithMaxWait(cfg.maxWait),
+		httpapi.WithMaxBody(cfg.maxBody),
+		httpapi.WithLogger(log),
+		httpapi.WithStats(coord.Stats))
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: they would cut long waits. The
+		// handler bounds each body read and each wait itself.
+		IdleTimeout: 2 * time.Minute,
+	}
+	srv.RegisterOnShutdown(h.Drain)
+
+	mode := "keys"
+	if h.Open() {
+		mode = "open (any non-empty key, loopback only)"
+	}
+	log.Info("eventd listening", "addr", ln.Addr().String(), "mode", mode, "keys", len(cfg.keys),
+		"max_wait", cfg.maxWait, "max_body", cfg.maxBody, "retention", cfg.retention)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("eventd shutting down: answering pending waits with 503")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("eventd stopped")
+	return nil
+}

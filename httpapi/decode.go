@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/eventcoord/eventcoord"
+)
+
+// readBody reads a request body of at most max bytes, refusing a
+// non-JSON content type (415) and a larger body (413) without reading more
+// than max bytes of it. The read must finish within readTimeout.
+func readBody(w http.ResponseWriter, r *http.Request, max int64, readTimeout time.Duration) ([]byte, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !hasJSONSuffix(mt)) {
+			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		}
+	}
+	if r.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readTimeout)) // unsupported only by test recorders
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	_ = rc.SetReadDeadline(time.Time{}) // the wait that follows must not be cut
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge(max)
+		}
+		return nil, errorf(http.StatusBadRequest, "Could not read the request body")
+	}
+	return body, nil
+}
+
+func hasJSONSuffix(mt string) bool {
+	return len(mt) > 5 && mt[len(mt)-5:] == "+json"
+}
+
+func tooLarge(max int64) *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body is larger than %d bytes", max))
+}
+
+// decodeObject decodes body, which must hold exactly one JSON object, into
+// v, keeping numbers exact.
+func decodeObject(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// decodeSignal returns the data of a signal request body {"data": {...}}.
+func decodeSignal(body []byte) (eventcoord.Data, *apiError) {
+	var req struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := decodeObject(body, &req); err != nil {
+		if len(bytes.TrimSpace(body)) == 0 {
+			return nil, errorf(http.StatusBadRequest, msgDataRequired)
+		}
+		return nil, errorf(http.StatusBadRequest, "Request body must be a JSON object: "+err.Error())
+	}
+	raw := bytes.TrimSpace(req.Data)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, errorf(http.StatusBadRequest, msgDataRequired)
+	}
+	if raw[0] != '{' {
+		return nil, errorf(http.StatusBadRequest, "Event data must be a JSON object")
+	}
+	if d := depth(raw); d > maxDepth {
+		return nil, errorf(http.StatusBadRequest, fmt.Sprintf("Event data is nested deeper than %d levels", maxDepth))
+	}
+	var data eventcoord.Data
+	if err := decodeObject(raw, &data); err != nil {
+		return nil, errorf(http.StatusBadRequest, "Event data must be a JSON object: "+err.Error())
+	}
+	return data, nil
+}
+
+// maxDepth bounds the nesting of event data, so that a payload cannot make
+// a decoder or a later consumer recurse without end.
+const maxDepth = 64
+
+// depth returns how deeply the JSON text raw nests objects and arrays.
+func depth(raw []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
+}
+
+// decodeWaitTimeout returns the timeout of a wait request body
+// {"timeoutMs": N}: def when the body or the field is absent, ceiling when
+// N is above it.
+func decodeWaitTimeout(body []byte, def, ceiling time.Duration) (time.Duration, *apiError) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return min(def, ceiling), nil
+	}
+	var req struct {
+		TimeoutMs *json.Number `json:"timeoutMs"`
+	}
+	if err := decodeObject(body, &req); err != nil {
+		return 0, errorf(http.StatusBadRequest, "Request body must be a JSON object: "+err.Error())
+	}
+	if req.TimeoutMs == nil {
+		return min(def, ceiling), nil
+	}
+	bad := errorf(http.StatusBadRequest, "timeoutMs must be a non-negative integer number of milliseconds")
+	f, err := strconv.ParseFloat(req.TimeoutMs.String(), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, bad
+	}
+	if f < 0 || f != math.Trunc(f) {
+		return 0, bad
+	}
+	if f >= float64(ceiling/time.Millisecond) {
+		return ceiling, nil
+	}
+	return time.Duration(f) * time.Millisecond, nil
+}

@@ -1,0 +1,16 @@
+// Package httpapi serves event coordination over HTTP exactly as Anchor
+// Browser's Event Coordination API does, so Anchor's SDKs and any code
+// written for the hosted API work against it by changing the base URL.
+//
+// Routes, each also under the /api prefix:
+//
+//	POST /v1/events/{event_name}        body {"data": {...}}    -> 200 {"data": {"status": "signaled", ...}}
+//	POST /v1/events/{event_name}/wait   body {"timeoutMs": N}   -> 200 {"data": {...}} or 408
+//
+// plus GET /healthz and GET /metrics (Prometheus text format). Every error
+// has the body {"error": {"code": <status>, "message": <text>}}.
+//
+// Requests authenticate with the header anchor-api-key. Each key is its own
+// scope: no key ever sees another key's events. Keys are compared in
+// constant time and never logged or used as metric labels.
+package httpapi

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/eventcoord/eventcoord"
+)
+
+// metrics are the handler's Prometheus series. No label ever carries a key,
+// a scope, an event name or event data: labels are outcomes and routes.
+type metrics struct {
+	signals  *prometheus.CounterVec   // by outcome: woken, retained, dropped
+	waits    *prometheus.CounterVec   // by outcome: event, timeout, cancelled, shutdown, error
+	duration *prometheus.HistogramVec // by route, method, code
+}
+
+func newMetrics(reg *prometheus.Registry, stats func() eventcoord.Stats) *metrics {
+	m := &metrics{
+		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventd_signals_total",
+			Help: "Accepted signals by outcome: woken (reached at least one waiter), retained, or dropped (neither: retention off or evicted at once).",
+		}, []string{"outcome"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventd_waits_total",
+			Help: "Finished wait requests by outcome: event, timeout, cancelled (client went away), shutdown, error.",
+		}, []string{"outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventd_http_request_duration_seconds",
+			Help:    "HTTP request durations by route pattern, method and status code.",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 5, 30, 60, 300, 600},
+		}, []string{"route", "method", "code"}),
+	}
+	for _, o := range []string{"woken", "retained", "dropped"} {
+		m.signals.WithLabelValues(o)
+	}
+	for _, o := range []string{"event", "timeout", "cancelled", "shutdown", "error"} {
+		m.waits.WithLabelValues(o)
+	}
+	reg.MustRegister(m.signals, m.waits, m.duration)
+	if stats != nil {
+		reg.MustRegister(statsCollector(stats))
+	}
+	return m
+}
+
+// statsCollector exposes a Coordinator's Stats, read once per scrape.
+type statsCollector func() eventcoord.Stats
+
+var (
+	descWaiters   = prometheus.NewDesc("eventd_waiters", "Waiters blocked now.", nil, nil)
+	descRetained  = prometheus.NewDesc("eventd_retained_events", "Events retained now.", nil, nil)
+	descNames     = prometheus.NewDesc("eventd_names", "Event names holding state now.", nil, nil)
+	descOutcomes  = prometheus.NewDesc("eventcoord_signal_outcomes_total", "Coordinator signals by final outcome (S3): delivered, expired, replaced, evicted.", []string{"outcome"}, nil)
+	descSignalled = prometheus.NewDesc("eventcoord_signals_total", "Signals the coordinator accepted.", nil, nil)
+)
+
+func (f statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWaiters, descRetained, descNames, descOutcomes, descSignalled} {
+		ch <- d
+	}
+}
+
+func (f statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := f()
+	ch <- prometheus.MustNewConstMetric(descWaiters, prometheus.GaugeValue, float64(s.Waiters))
+	ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(s.Retained))
+	ch <- prometheus.MustNewConstMetric(descNames, prometheus.GaugeValue, float64(s.Names))
+	ch <- prometheus.MustNewConstMetric(descSignalled, prometheus.CounterValue, float64(s.Signals))
+	for outcome, v := range map[string]uint64{"delivered": s.Delivered, "expired": s.Expired, "replaced": s.Replaced, "evicted": s.Evicted} {
+		ch <- prometheus.MustNewConstMetric(descOutcomes, prometheus.CounterValue, float64(v), outcome)
+	}
+}
+
+// newRegistry returns a registry with the Go runtime and process collectors,
+// which report goroutines, memory and open files.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
