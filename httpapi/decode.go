@@ -31,13 +31,15 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, readTimeout tim
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(readTimeout)) // unsupported only by test recorders
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	_ = rc.SetReadDeadline(time.Time{}) // the wait that follows must not be cut
 	if err != nil {
+		// The deadline stays: the rest of the body is not worth waiting for.
+		w.Header().Set("Connection", "close")
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge(max)
 		}
 		return nil, errorf(http.StatusBadRequest, "Could not read the request body")
 	}
+	_ = rc.SetReadDeadline(time.Time{}) // the wait that follows must not be cut
 	return body, nil
 }
 
@@ -129,16 +131,19 @@ func decodeWaitTimeout(body []byte, def, ceiling time.Duration) (time.Duration, 
 		return min(def, ceiling), nil
 	}
 	var req struct {
-		TimeoutMs *json.Number `json:"timeoutMs"`
+		TimeoutMs json.RawMessage `json:"timeoutMs"`
 	}
 	if err := decodeObject(body, &req); err != nil {
 		return 0, errorf(http.StatusBadRequest, "Request body must be a JSON object: "+err.Error())
 	}
-	if req.TimeoutMs == nil {
+	if len(req.TimeoutMs) == 0 || string(req.TimeoutMs) == "null" {
 		return min(def, ceiling), nil
 	}
 	bad := errorf(http.StatusBadRequest, "timeoutMs must be a non-negative integer number of milliseconds")
-	f, err := strconv.ParseFloat(req.TimeoutMs.String(), 64)
+	if c := req.TimeoutMs[0]; c != '-' && (c < '0' || c > '9') { // a string, object, bool...
+		return 0, bad
+	}
+	f, err := strconv.ParseFloat(string(req.TimeoutMs), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, bad
 	}
