@@ -136,6 +136,10 @@ func (e events) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 	}
 }
 
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// transport.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 func (c *Client) eventURL(name string) string {
 	return c.base + "/v1/events/" + url.PathEscape(name)
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -393,7 +394,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	// Promise 100 bytes, send 10, then stall.
 	fmt.Fprintf(conn, "POST /v1/events/x HTTP/1.1\r\nHost: x\r\nanchor-api-key: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"data\":{}", key)
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	resp, err := http.ReadResponse(bufioReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err == nil {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaultsAreOpenLocalMode(t *testing.T) {
+	cfg, err := parseConfig(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", cfg.addr)
+	assert.Empty(t, cfg.keys)
+	assert.Equal(t, 10*time.Minute, cfg.maxWait)
+	assert.Equal(t, int64(1<<20), cfg.maxBody)
+	assert.Equal(t, 5*time.Minute, cfg.retention)
+}
+
+func TestFlagsBeatEnvironment(t *testing.T) {
+	cfg, err := parseConfig([]string{"-max-wait", "1m", "-api-keys", "a, b"},
+		env(map[string]string{"EVENTD_MAX_WAIT": "2m", "EVENTD_API_KEYS": "c", "EVENTD_RETENTION": "0s", "EVENTD_ADDR": "0.0.0.0:9"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, cfg.maxWait)
+	assert.Equal(t, []string{"a", "b"}, cfg.keys)
+	assert.Equal(t, time.Duration(0), cfg.retention, "the environment fills flags not given")
+	assert.Equal(t, "0.0.0.0:9", cfg.addr, "with keys, any address")
+}
+
+func TestKeysFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(path, []byte("# team keys\nalpha\n\n  beta  \n"), 0o600))
+	cfg, err := parseConfig([]string{"-api-keys-file", path, "-api-keys", "gamma"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"gamma", "alpha", "beta"}, cfg.keys)
+}
+
+func TestRefusesToListenBeyondLoopbackWithoutKeys(t *testing.T) {
+	for _, addr := range []string{":8080", "0.0.0.0:8080", "192.0.2.1:80", "[::]:80", "example.com:80"} {
+		_, err := parseConfig([]string{"-addr", addr}, env(nil), io.Discard)
+		assert.ErrorContains(t, err, "without API keys", addr)
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:8080", "[::1]:80", "127.0.0.2:1"} {
+		_, err := parseConfig([]string{"-addr", addr}, env(nil), io.Discard)
+		assert.NoError(t, err, addr)
+	}
+}
+
+func TestBadConfigIsAnError(t *testing.T) {
+	for _, args := range [][]string{
+		{"-max-wait", "0s"}, {"-max-body", "-1"}, {"-retention", "-1s"},
+		{"-log-format", "xml"}, {"-log-level", "loud"}, {"-nope"}, {"extra"},
+		{"-api-keys-file", "/does/not/exist"},
+	} {
+		_, err := parseConfig(args, env(nil), io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+	_, err := parseConfig(nil, env(map[string]string{"EVENTD_MAX_WAIT": "soon"}), io.Discard)
+	assert.ErrorContains(t, err, "EVENTD_MAX_WAIT")
+}

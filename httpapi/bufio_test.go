@@ -1,8 +1,0 @@
-package httpapi_test
-
-import (
-	"bufio"
-	"io"
-)
-
-func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
