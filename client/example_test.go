@@ -1,0 +1,41 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"time"
+
+	"github.com/eventcoord/eventcoord"
+	"github.com/eventcoord/eventcoord/client"
+	"github.com/eventcoord/eventcoord/httpapi"
+)
+
+func Example() {
+	// An eventd-compatible server; in real use, client.New(client.DefaultBaseURL, key)
+	// or the address of your eventd.
+	coord := eventcoord.New()
+	defer coord.Close()
+	srv := httptest.NewServer(httpapi.New(func(scope string) eventcoord.Events { return coord.Scope(scope).Events() }))
+	defer srv.Close()
+
+	c, err := client.New(srv.URL, "my-key")
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+
+	if _, err := c.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"}); err != nil {
+		panic(err)
+	}
+	ev, err := c.Wait(ctx, "mfa_code", 30*time.Second)
+	fmt.Println(ev.Data["code"], err)
+
+	_, err = c.Wait(ctx, "mfa_code", 10*time.Millisecond)
+	fmt.Println(errors.Is(err, client.ErrTimeout))
+	// Output:
+	// 123456 <nil>
+	// true
+}
