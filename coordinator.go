@@ -166,7 +166,7 @@ func (c *Coordinator) shardFor(k key) *shard {
 }
 
 func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
-	if err := validName(k.name); err != nil {
+	if err := ValidateName(k.name); err != nil {
 		return Receipt{}, err
 	}
 	if data == nil {
@@ -195,7 +195,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 }
 
 func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
-	if err := validName(k.name); err != nil {
+	if err := ValidateName(k.name); err != nil {
 		return Event{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -209,7 +209,7 @@ func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
 }
 
 func (c *Coordinator) register(k key) (*Waiter, error) {
-	if err := validName(k.name); err != nil {
+	if err := ValidateName(k.name); err != nil {
 		return nil, err
 	}
 	w := new(Waiter)

@@ -50,8 +50,10 @@ var (
 	ErrUnavailable = errors.New("eventcoord: event service unavailable")
 )
 
-// validName reports why name is unusable, wrapping ErrInvalidName, or nil.
-func validName(name string) error {
+// ValidateName returns nil if name is a valid event name, else an error
+// wrapping ErrInvalidName that says why. Signal, Wait and Register apply
+// it; other implementations of [Events] use it to apply the same rule.
+func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty", ErrInvalidName)
