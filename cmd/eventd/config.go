@@ -25,6 +25,7 @@ type config struct {
 	retention time.Duration
 	logFormat string
 	logLevel  slog.Level
+	redisURL  string
 }
 
 // envOf names the environment variable of each flag.
@@ -37,6 +38,7 @@ var envOf = map[string]string{
 	"retention":     "EVENTD_RETENTION",
 	"log-format":    "EVENTD_LOG_FORMAT",
 	"log-level":     "EVENTD_LOG_LEVEL",
+	"redis":         "EVENTD_REDIS_URL",
 }
 
 // errHelp is returned for -h: usage was printed, and that is no failure.
@@ -61,6 +63,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.retention, "retention", eventcoord.DefaultRetention, "how long a signal nobody waited for is kept; 0 keeps none")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&level, "log-level", "info", "log level: debug (one line per request), info, warn or error")
+	fs.StringVar(&cfg.redisURL, "redis", "", "redis://host:port/db to coordinate with other eventd processes through Redis; none: in memory")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eventd [flags]\n\nServes Anchor Browser's Event Coordination API.\nEach flag can also be set by the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {

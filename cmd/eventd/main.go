@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eventcoord/eventcoord"
 	"github.com/eventcoord/eventcoord/httpapi"
 )
 
@@ -56,14 +55,19 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	coord := eventcoord.New(eventcoord.WithRetention(cfg.retention))
-	defer coord.Close()
-	h := httpapi.New(func(scope string) eventcoord.Events { return coord.Scope(scope).Events() },
+	be, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer be.close()
+	h := httpapi.New(be.scope,
 		httpapi.WithKeys(cfg.keys),
 		httpapi.WithMaxWait(cfg.maxWait),
 		httpapi.WithMaxBody(cfg.maxBody),
 		httpapi.WithLogger(log),
-		httpapi.WithStats(coord.Stats))
+		httpapi.WithStats(be.stats),
+		httpapi.WithHealth(be.health))
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -77,7 +81,7 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 	if h.Open() {
 		mode = "open (any non-empty key, loopback only)"
 	}
-	log.Info("eventd listening", "addr", ln.Addr().String(), "mode", mode, "keys", len(cfg.keys),
+	log.Info("eventd listening", "addr", ln.Addr().String(), "mode", mode, "keys", len(cfg.keys), "backend", be.name,
 		"max_wait", cfg.maxWait, "max_body", cfg.maxBody, "retention", cfg.retention)
 
 	served := make(chan error, 1)

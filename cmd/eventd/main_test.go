@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,18 +22,41 @@ import (
 
 	"github.com/eventcoord/eventcoord"
 	"github.com/eventcoord/eventcoord/client"
+	"github.com/eventcoord/eventcoord/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startEventd builds and starts the eventd binary on a free loopback port
-// and returns its base URL and the running command.
+var (
+	buildOnce sync.Once
+	bin       string // the eventd binary, built once per test run
+	buildErr  error
+)
+
+// eventdBinary builds the eventd binary once per test run and returns its path.
+func eventdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "eventd-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		bin = filepath.Join(dir, "eventd")
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return bin
+}
+
+// startEventd starts the eventd binary on a free loopback port and returns
+// its base URL and the running command.
 func startEventd(t *testing.T, args ...string) (string, *exec.Cmd) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "eventd")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := eventdBinary(t)
 
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
@@ -97,4 +122,51 @@ func waiters(t *testing.T, base string) int {
 		}
 	}
 	return -1
+}
+
+func TestTwoEventdsShareRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	base1, _ := startEventd(t, "-redis", srv.URL())
+	base2, _ := startEventd(t, "-redis", srv.URL())
+	c1, err := client.New(base1, "k")
+	require.NoError(t, err)
+	c2, err := client.New(base2, "k")
+	require.NoError(t, err)
+	defer c1.CloseIdleConnections()
+	defer c2.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Wait on one replica, signal on the other.
+	got := make(chan eventcoord.Event, 1)
+	go func() {
+		ev, err := c1.Wait(ctx, "mfa_code", 15*time.Second)
+		assert.NoError(t, err)
+		got <- ev
+	}()
+	require.Eventually(t, func() bool { return waiters(t, base1) == 1 }, 10*time.Second, time.Millisecond)
+	// Whether the signal finds the wait in Redis or is retained just before
+	// it registers there, the waiter gets it.
+	r, err := c2.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"})
+	require.NoError(t, err)
+	assert.Equal(t, "123456", (<-got).Data["code"])
+
+	// Signal first on one replica, consume on the other.
+	r, err = c1.Signal(ctx, "done", eventcoord.Data{"ok": true})
+	require.NoError(t, err)
+	require.True(t, r.Retained)
+	ev, err := c2.Wait(ctx, "done", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+}
+
+func TestUnreachableRedisStopsEventd(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	out, err := exec.Command(eventdBinary(t), "-addr", "127.0.0.1:0", "-redis", srv.URL()).CombinedOutput()
+	ee, ok := errors.AsType[*exec.ExitError](err)
+	require.True(t, ok, "eventd must fail: %v %s", err, out)
+	code := ee.ExitCode()
+	assert.Equal(t, 1, code)
+	assert.Contains(t, string(out), "event service unavailable")
 }
