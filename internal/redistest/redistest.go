@@ -22,7 +22,7 @@ type Server struct {
 	cmd  *exec.Cmd
 }
 
-// Start starts redis-server with append-only persistence in a temporary
+// Start starts redis-server with append-only persistence (fsync each second) in a temporary
 // directory and stops it when the test ends. Without redis-server the test
 // is skipped loudly, except under CI=true, where that is a failure.
 func Start(t testing.TB) *Server {
@@ -77,7 +77,7 @@ func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no")
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no")
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
