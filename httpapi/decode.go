@@ -15,11 +15,11 @@ import (
 	"github.com/eventcoord/eventcoord"
 )
 
-// readBody reads a request body of at most max bytes, refusing a
+// readBody reads a request body of at most max bytes, refusing a body of a
 // non-JSON content type (415) and a larger body (413) without reading more
 // than max bytes of it. The read must finish within readTimeout.
 func readBody(w http.ResponseWriter, r *http.Request, max int64, readTimeout time.Duration) ([]byte, *apiError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && r.ContentLength != 0 { // no body, no type to check
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !hasJSONSuffix(mt)) {
 			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")

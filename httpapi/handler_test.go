@@ -404,3 +404,15 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	}
 	assert.Zero(t, srv.Coord.Stats().Signals)
 }
+
+func TestEmptyBodyNeedsNoContentType(t *testing.T) {
+	srv := testserver.Start(t)
+	call(t, srv, "POST", "/v1/events/x", key, `{"data":{}}`)
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/events/x/wait", nil)
+	req.Header.Set("anchor-api-key", key)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded") // what curl -d '' sends
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
