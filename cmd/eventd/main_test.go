@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,7 +42,7 @@ func eventdBinary(t *testing.T) string {
 			return
 		}
 		bin = filepath.Join(dir, "eventd")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput() // go test puts its go on PATH
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v: %s", err, out)
 		}
