@@ -42,6 +42,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "eventload:", err)
 		return 2
 	}
+	if cfg.replot != "" {
+		if err := replot(cfg); err != nil {
+			fmt.Fprintln(stderr, "eventload:", err)
+			return 1
+		}
+		return 0
+	}
 	if n, err := raiseFileLimit(); err == nil {
 		fmt.Fprintf(stderr, "eventload: open-file limit %d\n", n)
 	} else {
@@ -59,10 +66,44 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		sum.print(stdout)
 	}
+	if cfg.svg != "" {
+		if err := saveSVG(cfg, sum); err != nil {
+			fmt.Fprintln(stderr, "eventload:", err)
+			return 1
+		}
+	}
 	if !sum.OK() {
 		return 1
 	}
 	return 0
+}
+
+func saveSVG(cfg config, sum *summary) error {
+	f, err := os.Create(cfg.svg)
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("eventd: %d waiters, %d names, %.0f signals/s, %.0f s", sum.Waiters, sum.Names, sum.SignalsPerSec, sum.Seconds)
+	if err := writeSVG(f, title, sum.Samples); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func replot(cfg config) error {
+	if cfg.svg == "" {
+		return errors.New("-replot needs -svg")
+	}
+	raw, err := os.ReadFile(cfg.replot)
+	if err != nil {
+		return err
+	}
+	var sum summary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		return fmt.Errorf("%s: %w", cfg.replot, err)
+	}
+	return saveSVG(cfg, &sum)
 }
 
 type config struct {
@@ -76,6 +117,8 @@ type config struct {
 	waitMs   int
 	json     bool
 	sample   time.Duration
+	svg      string // write the samples' chart here
+	replot   string // chart this saved -json summary instead of running
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -93,6 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.waitMs, "wait-ms", 30000, "each wait's timeoutMs")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON")
 	fs.DurationVar(&cfg.sample, "sample", 10*time.Second, "how often to sample eventd's RSS and goroutines from /metrics")
+	fs.StringVar(&cfg.svg, "svg", "", "write an SVG chart of RSS, goroutines and p99 latency over time to this file")
+	fs.StringVar(&cfg.replot, "replot", "", "with -svg: chart this saved -json summary instead of running")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

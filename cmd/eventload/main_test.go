@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,25 @@ func TestFlags(t *testing.T) {
 		_, err := parseFlags(bad, io.Discard)
 		assert.Error(t, err, "%q", bad)
 	}
+}
+
+func TestSVGChart(t *testing.T) {
+	var b strings.Builder
+	samples := []sample{{T: 10, RSS: 50 << 20, Goroutines: 2010, P99ms: 1.5}, {T: 20, RSS: 52 << 20, Goroutines: 2012, P99ms: 2}}
+	require.NoError(t, writeSVG(&b, "soak <test>", samples))
+	var doc struct {
+		XMLName   xml.Name `xml:"svg"`
+		Polylines []struct {
+			Points string `xml:"points,attr"`
+		} `xml:"polyline"`
+	}
+	require.NoError(t, xml.Unmarshal([]byte(b.String()), &doc), "the chart is well-formed XML")
+	require.Len(t, doc.Polylines, 3, "RSS, goroutines, p99")
+	for _, p := range doc.Polylines {
+		assert.Len(t, strings.Fields(p.Points), len(samples))
+	}
+	assert.Contains(t, b.String(), "soak &lt;test&gt;")
+	assert.Equal(t, 50.0, niceCeil(41))
+	assert.Equal(t, 2000.0, niceCeil(2000))
+	assert.Equal(t, 5.0, niceCeil(2.1))
 }
