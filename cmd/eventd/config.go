@@ -26,19 +26,24 @@ type config struct {
 	logFormat string
 	logLevel  slog.Level
 	redisURL  string
+
+	headerTimeout time.Duration
+	bodyTimeout   time.Duration
 }
 
 // envOf names the environment variable of each flag.
 var envOf = map[string]string{
-	"addr":          "EVENTD_ADDR",
-	"api-keys":      "EVENTD_API_KEYS",
-	"api-keys-file": "EVENTD_API_KEYS_FILE",
-	"max-wait":      "EVENTD_MAX_WAIT",
-	"max-body":      "EVENTD_MAX_BODY",
-	"retention":     "EVENTD_RETENTION",
-	"log-format":    "EVENTD_LOG_FORMAT",
-	"log-level":     "EVENTD_LOG_LEVEL",
-	"redis":         "EVENTD_REDIS_URL",
+	"addr":           "EVENTD_ADDR",
+	"api-keys":       "EVENTD_API_KEYS",
+	"api-keys-file":  "EVENTD_API_KEYS_FILE",
+	"max-wait":       "EVENTD_MAX_WAIT",
+	"max-body":       "EVENTD_MAX_BODY",
+	"retention":      "EVENTD_RETENTION",
+	"log-format":     "EVENTD_LOG_FORMAT",
+	"log-level":      "EVENTD_LOG_LEVEL",
+	"redis":          "EVENTD_REDIS_URL",
+	"header-timeout": "EVENTD_HEADER_TIMEOUT",
+	"body-timeout":   "EVENTD_BODY_TIMEOUT",
 }
 
 // errHelp is returned for -h: usage was printed, and that is no failure.
@@ -63,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.retention, "retention", eventcoord.DefaultRetention, "how long a signal nobody waited for is kept; 0 keeps none")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&level, "log-level", "info", "log level: debug (one line per request), info, warn or error")
+	fs.DurationVar(&cfg.headerTimeout, "header-timeout", 10*time.Second, "time a client has to send its request headers")
+	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "time a client has to send its request body")
 	fs.StringVar(&cfg.redisURL, "redis", "", "redis://host:port/db to coordinate with other eventd processes through Redis; none: in memory")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eventd [flags]\n\nServes Anchor Browser's Event Coordination API.\nEach flag can also be set by the environment variable shown.\n\n")
@@ -104,6 +111,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-max-wait %v: want a positive duration", cfg.maxWait)
 	case cfg.maxBody <= 0:
 		return config{}, fmt.Errorf("-max-body %d: want a positive size", cfg.maxBody)
+	case cfg.headerTimeout <= 0 || cfg.bodyTimeout <= 0:
+		return config{}, errors.New("-header-timeout and -body-timeout must be positive")
 	case cfg.retention < 0:
 		return config{}, fmt.Errorf("-retention %v: want zero or more", cfg.retention)
 	}

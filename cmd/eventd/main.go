@@ -65,12 +65,13 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 		httpapi.WithKeys(cfg.keys),
 		httpapi.WithMaxWait(cfg.maxWait),
 		httpapi.WithMaxBody(cfg.maxBody),
+		httpapi.WithBodyTimeout(cfg.bodyTimeout),
 		httpapi.WithLogger(log),
 		httpapi.WithStats(be.stats),
 		httpapi.WithHealth(be.health))
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.headerTimeout,
 		// No ReadTimeout or WriteTimeout: they would cut long waits. The
 		// handler bounds each body read and each wait itself.
 		IdleTimeout: 2 * time.Minute,

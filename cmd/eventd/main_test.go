@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -168,4 +171,57 @@ func TestUnreachableRedisStopsEventd(t *testing.T) {
 	code := ee.ExitCode()
 	assert.Equal(t, 1, code)
 	assert.Contains(t, string(out), "event service unavailable")
+}
+
+func TestTrickledHeadersAreCutOff(t *testing.T) { // slowloris
+	base, _ := startEventd(t, "-header-timeout", "200ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	start := time.Now()
+	closed := make(chan error, 1)
+	go func() { // the server closes (or answers) once the header time is up
+		_, err := io.ReadAll(conn)
+		closed <- err
+	}()
+	header := "POST /v1/events/x HTTP/1.1\r\nHost: x\r\nanchor-api-key: k\r\nX-Slow: "
+	for i := 0; i < len(header)+200; i++ {
+		if _, err := conn.Write([]byte{header[min(i, len(header)-1)]}); err != nil {
+			break // the server hung up
+		}
+		select {
+		case <-closed:
+			assert.Less(t, time.Since(start), 5*time.Second)
+			return
+		case <-time.After(20 * time.Millisecond): // one byte at a time, slowly: that is the attack
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a client trickling its headers held the connection")
+	}
+}
+
+func TestKilledEventdKeepsRetainedEventsInRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	base, cmd := startEventd(t, "-redis", srv.URL())
+	c, err := client.New(base, "k")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := c.Signal(ctx, "survivor", eventcoord.Data{"n": 1})
+	require.NoError(t, err)
+	require.True(t, r.Retained)
+	c.CloseIdleConnections()
+
+	require.NoError(t, cmd.Process.Kill()) // SIGKILL: no shutdown of any kind
+	cmd.Wait()
+	base2, _ := startEventd(t, "-redis", srv.URL())
+	c2, err := client.New(base2, "k")
+	require.NoError(t, err)
+	defer c2.CloseIdleConnections()
+	ev, err := c2.Wait(ctx, "survivor", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
 }
