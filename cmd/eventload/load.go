@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +41,7 @@ type tally struct {
 	errors    map[string]int
 	events    int // 200 answers to waits
 	server    int // 5xx answers
+	sigFailed int // signals not accepted
 	wrong     int // events of another name or key, or seen twice by one waiter
 	requests  atomic.Int64
 }
@@ -126,9 +129,9 @@ func (l *loader) targetOf(i int) target {
 	return target{key: k, name: "load-" + strconv.Itoa((i/len(l.cfg.keys))%l.cfg.names)}
 }
 
-func (l *loader) post(ctx context.Context, key int, path string, body any) (int, []byte, error) {
+func (l *loader) post(ctx context.Context, base string, key int, path string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.cfg.url+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -149,13 +152,13 @@ func (l *loader) waiter(ctx context.Context, tg target) {
 	seen := map[int64]bool{}
 	path := "/v1/events/" + tg.name + "/wait"
 	for ctx.Err() == nil {
-		status, raw, err := l.post(ctx, tg.key, path, map[string]int{"timeoutMs": l.cfg.waitMs})
+		status, raw, err := l.post(ctx, l.cfg.url, tg.key, path, map[string]int{"timeoutMs": l.cfg.waitMs})
 		now := time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			l.t.fail("transport: " + err.Error())
+			l.t.fail("wait transport: " + transportError(err))
 			time.Sleep(50 * time.Millisecond) // back off from a failing server
 		case status == http.StatusRequestTimeout:
 		case status != http.StatusOK:
@@ -210,12 +213,18 @@ func (l *loader) signaler(ctx context.Context) {
 		j := int(id) % targets
 		tg := target{key: j % len(l.cfg.keys), name: "load-" + strconv.Itoa(j/len(l.cfg.keys))}
 		p := payload{Key: tg.key, Name: tg.name, ID: id, Sent: time.Now().UnixNano()}
-		status, _, err := l.post(ctx, tg.key, "/v1/events/"+tg.name, map[string]payload{"data": p})
+		status, _, err := l.post(ctx, l.cfg.signalURL, tg.key, "/v1/events/"+tg.name, map[string]payload{"data": p})
 		switch {
 		case err != nil:
-			l.t.fail("signal transport: " + err.Error())
+			l.t.fail("signal transport: " + transportError(err))
+			l.t.mu.Lock()
+			l.t.sigFailed++
+			l.t.mu.Unlock()
 		case status != http.StatusOK:
 			l.t.failStatus("signal", status)
+			l.t.mu.Lock()
+			l.t.sigFailed++
+			l.t.mu.Unlock()
 		default:
 			l.t.mu.Lock()
 			l.t.accepted[id] = tg
@@ -230,7 +239,7 @@ func (l *loader) drain(ctx context.Context) map[int64]bool {
 	for k := range l.cfg.keys {
 		for n := range l.cfg.names {
 			for {
-				status, raw, err := l.post(ctx, k, "/v1/events/load-"+strconv.Itoa(n)+"/wait", map[string]int{"timeoutMs": 0})
+				status, raw, err := l.post(ctx, l.cfg.url, k, "/v1/events/load-"+strconv.Itoa(n)+"/wait", map[string]int{"timeoutMs": 0})
 				if err != nil || status != http.StatusOK {
 					break
 				}
@@ -341,4 +350,13 @@ func (l *loader) metrics(ctx context.Context) (counts, error) {
 		}
 	}
 	return c, sc.Err()
+}
+
+// transportError names a failed request's cause without its URL, so that
+// errors group by kind rather than by event name.
+func transportError(err error) string {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -107,18 +107,19 @@ func replot(cfg config) error {
 }
 
 type config struct {
-	url      string
-	keys     []string
-	waiters  int
-	names    int
-	rate     float64
-	duration time.Duration
-	count    int
-	waitMs   int
-	json     bool
-	sample   time.Duration
-	svg      string // write the samples' chart here
-	replot   string // chart this saved -json summary instead of running
+	url       string
+	signalURL string // where signals go; url by default
+	keys      []string
+	waiters   int
+	names     int
+	rate      float64
+	duration  time.Duration
+	count     int
+	waitMs    int
+	json      bool
+	sample    time.Duration
+	svg       string // write the samples' chart here
+	replot    string // chart this saved -json summary instead of running
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -127,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
 	var keys string
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "eventd's base URL")
+	fs.StringVar(&cfg.signalURL, "signal-url", "", "send signals to this eventd instead (another replica on the same Redis); default -url")
 	fs.StringVar(&keys, "keys", "eventload", "comma-separated API keys; waiters and signals spread over them")
 	fs.IntVar(&cfg.waiters, "waiters", 100, "concurrent waiting clients")
 	fs.IntVar(&cfg.names, "names", 10, "event names per key the waiters spread over")
@@ -155,6 +157,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("give -count or a positive -duration")
 	}
 	cfg.url = strings.TrimSuffix(cfg.url, "/")
+	if cfg.signalURL == "" {
+		cfg.signalURL = cfg.url
+	}
+	cfg.signalURL = strings.TrimSuffix(cfg.signalURL, "/")
 	return cfg, nil
 }
 

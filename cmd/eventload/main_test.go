@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func smallRun(url string) config {
-	return config{url: url, keys: []string{"a", "b"}, waiters: 20, names: 4, count: 300, waitMs: 5000, sample: time.Second}
+	return config{url: url, signalURL: url, keys: []string{"a", "b"}, waiters: 20, names: 4, count: 300, waitMs: 5000, sample: time.Second}
 }
 
 func TestLoadLosesNothing(t *testing.T) {
@@ -95,4 +95,16 @@ func TestSVGChart(t *testing.T) {
 	assert.Equal(t, 50.0, niceCeil(41))
 	assert.Equal(t, 2000.0, niceCeil(2000))
 	assert.Equal(t, 5.0, niceCeil(2.1))
+}
+
+func TestUnreachableSignalURLFails(t *testing.T) {
+	srv := testserver.Start(t)
+	cfg := smallRun(srv.URL)
+	cfg.signalURL, cfg.count = "http://127.0.0.1:1", 5
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := run(ctx, cfg, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, sum.OK())
+	assert.Equal(t, 5, sum.SignalsFailed)
 }

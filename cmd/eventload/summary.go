@@ -31,12 +31,15 @@ type summary struct {
 	Errors          map[string]int `json:"errors"`
 	Samples         []sample       `json:"samples,omitempty"`
 	ServerErrors    int            `json:"server_errors"`
+	SignalsFailed   int            `json:"signals_failed"`
 	WrongOrRepeated int            `json:"wrong_or_repeated"`
 }
 
-// OK reports whether the run lost nothing and saw no server error or wrong
-// delivery.
-func (s *summary) OK() bool { return s.Lost == 0 && s.ServerErrors == 0 && s.WrongOrRepeated == 0 }
+// OK reports whether the run sent its signals, lost none, and saw no server
+// error or wrong delivery.
+func (s *summary) OK() bool {
+	return s.Accepted > 0 && s.SignalsFailed == 0 && s.Lost == 0 && s.ServerErrors == 0 && s.WrongOrRepeated == 0
+}
 
 func (l *loader) summarize(before, after counts, drained map[int64]bool, sigTime, total time.Duration, samples []sample) *summary {
 	t := l.t
@@ -63,7 +66,7 @@ func (l *loader) summarize(before, after counts, drained map[int64]bool, sigTime
 	// Signals neither received nor retained must be eventd's replaced,
 	// expired or evicted ones; any more are lost.
 	s.Lost = max(0, unaccounted-int(s.Replaced+s.Expired+s.Evicted))
-	s.ServerErrors, s.WrongOrRepeated = t.server, t.wrong
+	s.ServerErrors, s.WrongOrRepeated, s.SignalsFailed = t.server, t.wrong, t.sigFailed
 	lat := slices.Clone(t.latencies)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	s.LatencyMs = map[string]any{
