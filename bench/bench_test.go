@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,6 +28,49 @@ func awaitAll(b *testing.B, wg *sync.WaitGroup, impl string) {
 	}
 }
 
+// crowd is a set of subscribers, one per topic given, each arming,
+// reporting ready, receiving and reporting receipt, until the bus closes.
+type crowd struct {
+	bus                bus
+	n                  int
+	ready, got, exited sync.WaitGroup
+}
+
+func startCrowd(bus bus, topics []string) *crowd {
+	c := &crowd{bus: bus, n: len(topics)}
+	c.ready.Add(c.n)
+	for _, topic := range topics {
+		arm, recv := bus.subscribe(topic)
+		c.exited.Go(func() {
+			for {
+				arm()
+				c.ready.Done()
+				if !recv() {
+					return
+				}
+				c.got.Done()
+			}
+		})
+	}
+	return c
+}
+
+// round waits until every subscriber is armed, runs publish, and waits
+// until every subscriber has its message.
+func (c *crowd) round(b *testing.B, impl string, publish func()) {
+	c.ready.Wait()
+	c.ready.Add(c.n)
+	c.got.Add(c.n)
+	publish()
+	awaitAll(b, &c.got, impl)
+}
+
+func (c *crowd) stop() {
+	c.ready.Wait()
+	c.bus.close()
+	c.exited.Wait()
+}
+
 // BenchmarkFanOut publishes one message per iteration to n subscribers of
 // one topic; an iteration ends when every subscriber has it.
 func BenchmarkFanOut(b *testing.B) {
@@ -34,35 +78,15 @@ func BenchmarkFanOut(b *testing.B) {
 		for _, impl := range impls {
 			b.Run(fmt.Sprintf("N=%d/%s", n, impl.name), func(b *testing.B) {
 				bus := impl.make(b)
-				var ready, got, exited sync.WaitGroup
-				ready.Add(n)
-				for range n {
-					arm, recv := bus.subscribe("fan")
-					exited.Go(func() {
-						for {
-							arm()
-							ready.Done()
-							if !recv() {
-								return
-							}
-							got.Done()
-						}
-					})
-				}
+				c := startCrowd(bus, slices.Repeat([]string{"fan"}, n))
 				b.ReportAllocs()
 				b.ResetTimer()
 				for range b.N {
-					ready.Wait()
-					ready.Add(n)
-					got.Add(n)
-					bus.publish("fan")
-					awaitAll(b, &got, impl.name)
+					c.round(b, impl.name, func() { bus.publish("fan") })
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wakeup")
-				ready.Wait()
-				bus.close()
-				exited.Wait()
+				c.stop()
 			})
 		}
 	}
@@ -115,44 +139,26 @@ func BenchmarkManyNames(b *testing.B) {
 		}
 		b.Run(impl.name, func(b *testing.B) {
 			bus := impl.make(b)
-			var ready, got, exited sync.WaitGroup
-			ready.Add(topics)
-			for _, name := range names {
-				arm, recv := bus.subscribe(name)
-				exited.Go(func() {
-					for {
-						arm()
-						ready.Done()
-						if !recv() {
-							return
-						}
-						got.Done()
-					}
-				})
-			}
+			c := startCrowd(bus, names)
 			procs := runtime.GOMAXPROCS(0)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				ready.Wait()
-				ready.Add(topics)
-				got.Add(topics)
-				var pubs sync.WaitGroup
-				for p := range procs {
-					pubs.Go(func() {
-						for i := p; i < topics; i += procs {
-							bus.publish(names[i])
-						}
-					})
-				}
-				pubs.Wait()
-				awaitAll(b, &got, impl.name)
+				c.round(b, impl.name, func() {
+					var pubs sync.WaitGroup
+					for p := range procs {
+						pubs.Go(func() {
+							for i := p; i < topics; i += procs {
+								bus.publish(names[i])
+							}
+						})
+					}
+					pubs.Wait()
+				})
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*topics), "ns/signal")
-			ready.Wait()
-			bus.close()
-			exited.Wait()
+			c.stop()
 		})
 	}
 }
