@@ -27,7 +27,9 @@
 //     the restart reach them. Run Redis with persistence (appendonly) to
 //     keep retained events and the Seq counter across restarts.
 //
-// Relaxations against one process: a waiter that registers in a process
+// Relaxations against one process: a Signal whose context ends while Redis
+// runs it may or may not have been accepted (as with any remote call); a
+// waiter that registers in a process
 // while a signal's message is on its way there may also receive that
 // signal; events in flight to a process that dies are lost with it; the
 // Receipt's Woken counts processes reached, not waiters.
