@@ -101,7 +101,8 @@ func TestRetainedEventIsConsumedOnceAcrossProcesses(t *testing.T) { // S2
 	var winners []uint64
 	for i := range 30 {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			// Long enough for the winner even on a loaded machine; the others time out.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			ev, err := buses[i%3].Events().Wait(ctx, "done")
 			if err == nil {
@@ -119,8 +120,7 @@ func TestRetainedEventIsConsumedOnceAcrossProcesses(t *testing.T) { // S2
 
 func TestNewerSignalReplacesRetainedAndTTLExpires(t *testing.T) { // S2
 	srv := redistest.Start(t)
-	bus := newBus(t, srv, WithRetention(200*time.Millisecond))
-	ev := bus.Events()
+	ev := newBus(t, srv).Events()
 	_, err := ev.Signal(testCtx(t), "x", eventcoord.Data{"v": 1})
 	require.NoError(t, err)
 	r2, err := ev.Signal(testCtx(t), "x", eventcoord.Data{"v": 2})
@@ -129,11 +129,13 @@ func TestNewerSignalReplacesRetainedAndTTLExpires(t *testing.T) { // S2
 	require.NoError(t, err)
 	assert.Equal(t, r2.Seq, got.Seq)
 
-	_, err = ev.Signal(testCtx(t), "y", eventcoord.Data{})
+	// A bus with a short TTL, under a prefix of its own.
+	bus := newBus(t, srv, WithRetention(200*time.Millisecond), WithPrefix("short"))
+	_, err = bus.Events().Signal(testCtx(t), "y", eventcoord.Data{})
 	require.NoError(t, err)
 	rdb := srv.Client()
 	require.Eventually(t, func() bool {
-		return rdb.Exists(context.Background(), DefaultPrefix+":r:"+bus.key("", "y")).Val() == 0
+		return rdb.Exists(context.Background(), "short:r:"+bus.key("", "y")).Val() == 0
 	}, 10*time.Second, 5*time.Millisecond, "the retained event expires in Redis")
 }
 
