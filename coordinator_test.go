@@ -193,11 +193,11 @@ func TestExpiredEventIsNotReplaced(t *testing.T) { // S2: an expired event count
 	for time.Since(start) < 2*time.Millisecond { // the TTL must pass; the timer may or may not have run
 	}
 	r := signal(t, c, "x", eventcoord.Data{})
+	assert.True(t, r.Retained)
 	s := c.Stats()
 	assert.Equal(t, uint64(0), s.Replaced)
-	assert.Equal(t, uint64(1), s.Expired)
 	// The second event may itself have expired by now on a slow machine.
-	assert.True(t, r.Retained)
+	assert.Contains(t, []uint64{1, 2}, s.Expired)
 	requireBalanced(t, s)
 }
 
