@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,12 +205,12 @@ func TestOversizedBodyIsRefusedWithoutReadingIt(t *testing.T) {
 	srv := testserver.Start(t, httpapi.WithMaxBody(1024))
 	// A chunked body (no Content-Length) of 64 MiB: the server must stop at
 	// the limit, not read it all.
-	var sent int64
+	var sent atomic.Int64 // the transport may still be writing when Do returns
 	body := io.LimitReader(readerFunc(func(p []byte) (int, error) {
 		for i := range p {
 			p[i] = 'x'
 		}
-		sent += int64(len(p))
+		sent.Add(int64(len(p)))
 		return len(p), nil
 	}), 64<<20)
 	req, _ := http.NewRequest("POST", srv.URL+"/v1/events/x", io.MultiReader(strings.NewReader(`{"data":{"s":"`), body))
@@ -219,7 +220,7 @@ func TestOversizedBodyIsRefusedWithoutReadingIt(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	}
-	assert.Less(t, sent, int64(64<<20), "the client was stopped before sending everything")
+	assert.Less(t, sent.Load(), int64(64<<20), "the client was stopped before sending everything")
 	assert.Zero(t, srv.Coord.Stats().Signals)
 }
 
