@@ -194,7 +194,7 @@ func (h *Handler) signal(w http.ResponseWriter, r *http.Request, events eventcoo
 	}
 	rec, err := events.Signal(r.Context(), name, data)
 	if err != nil {
-		writeError(w, signalError(err))
+		writeError(w, backendError(err, msgSignalFailed))
 		return
 	}
 	outcome := "dropped"
@@ -210,8 +210,9 @@ func (h *Handler) signal(w http.ResponseWriter, r *http.Request, events eventcoo
 	}})
 }
 
-// signalError maps an error of Events.Signal to its answer.
-func signalError(err error) *apiError {
+// backendError maps an error of Events.Signal or Events.Wait to its
+// answer; failed is the message of a failure it does not know.
+func backendError(err error, failed string) *apiError {
 	switch {
 	case errors.Is(err, eventcoord.ErrInvalidName):
 		return errorf(http.StatusBadRequest, "Invalid event name: "+reason(err))
@@ -220,9 +221,9 @@ func signalError(err error) *apiError {
 	case errors.Is(err, eventcoord.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, msgShuttingDown)
 	case errors.Is(err, eventcoord.ErrUnavailable):
-		return errorf(http.StatusServiceUnavailable, msgSignalFailed+": the event store is unavailable")
+		return errorf(http.StatusServiceUnavailable, failed+": the event store is unavailable")
 	}
-	return errorf(http.StatusInternalServerError, msgSignalFailed)
+	return errorf(http.StatusInternalServerError, failed)
 }
 
 // reason returns what an ErrInvalidName error says beyond the sentinel.
@@ -266,18 +267,15 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord
 		writeJSON(w, http.StatusOK, map[string]eventcoord.Data{"data": ev.Data})
 		return
 	}
-	outcome, answer := "error", errorf(http.StatusInternalServerError, "Failed to wait for event")
+	outcome, answer := "error", backendError(err, "Failed to wait for event")
 	switch cause := context.Cause(ctx); {
-	case errors.Is(err, eventcoord.ErrInvalidName):
-		outcome, answer = "error", errorf(http.StatusBadRequest, "Invalid event name: "+reason(err))
 	case errors.Is(err, eventcoord.ErrClosed), errors.Is(cause, errDraining):
 		outcome, answer = "shutdown", errorf(http.StatusServiceUnavailable, msgShuttingDown)
+	case errors.Is(err, eventcoord.ErrInvalidName):
 	case errors.Is(cause, errWaitTimeout):
 		outcome, answer = "timeout", errorf(http.StatusRequestTimeout, msgTimeout)
 	case r.Context().Err() != nil:
 		outcome, answer = "cancelled", nil // nobody is there to read an answer
-	case errors.Is(err, eventcoord.ErrUnavailable):
-		answer = errorf(http.StatusServiceUnavailable, "Failed to wait for event: the event store is unavailable")
 	}
 	h.metrics.waits.WithLabelValues(outcome).Inc()
 	if answer != nil {

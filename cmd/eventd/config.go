@@ -46,9 +46,6 @@ var envOf = map[string]string{
 	"body-timeout":   "EVENTD_BODY_TIMEOUT",
 }
 
-// errHelp is returned for -h: usage was printed, and that is no failure.
-var errHelp = flag.ErrHelp
-
 // parseConfig parses args, then takes from getenv each flag not given.
 // Usage and errors go to stderr.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -154,5 +151,3 @@ func (c config) logger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-func isHelp(err error) bool { return errors.Is(err, errHelp) }

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -35,7 +36,8 @@ func main() {
 // Main runs eventd until ctx ends and returns its exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv, stderr)
-	if isHelp(err) {
+	if errors.Is(err, flag.ErrHelp) { // usage was printed: no failure
+
 		return 0
 	}
 	if err != nil {

@@ -52,13 +52,24 @@ func (t *tally) fail(kind string) {
 	t.mu.Unlock()
 }
 
-// failStatus records an unexpected status of op.
+// failStatus records an unexpected status of op ("wait" or "signal").
 func (t *tally) failStatus(op string, status int) {
 	t.mu.Lock()
 	t.errors[op+" "+strconv.Itoa(status)]++
 	if status >= 500 {
 		t.server++
 	}
+	if op == "signal" {
+		t.sigFailed++
+	}
+	t.mu.Unlock()
+}
+
+// failSignal records a signal that never reached eventd.
+func (t *tally) failSignal(err error) {
+	t.mu.Lock()
+	t.errors["signal transport: "+transportError(err)]++
+	t.sigFailed++
 	t.mu.Unlock()
 }
 
@@ -216,15 +227,9 @@ func (l *loader) signaler(ctx context.Context) {
 		status, _, err := l.post(ctx, l.cfg.signalURL, tg.key, "/v1/events/"+tg.name, map[string]payload{"data": p})
 		switch {
 		case err != nil:
-			l.t.fail("signal transport: " + transportError(err))
-			l.t.mu.Lock()
-			l.t.sigFailed++
-			l.t.mu.Unlock()
+			l.t.failSignal(err)
 		case status != http.StatusOK:
 			l.t.failStatus("signal", status)
-			l.t.mu.Lock()
-			l.t.sigFailed++
-			l.t.mu.Unlock()
 		default:
 			l.t.mu.Lock()
 			l.t.accepted[id] = tg
