@@ -37,7 +37,6 @@ func main() {
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) { // usage was printed: no failure
-
 		return 0
 	}
 	if err != nil {
