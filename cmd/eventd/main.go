@@ -70,8 +70,10 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 		httpapi.WithLogger(log),
 		httpapi.WithStats(be.stats),
 		httpapi.WithHealth(be.health))
+	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           h,
+		ConnState:         conns.track,
 		ReadHeaderTimeout: cfg.headerTimeout,
 		// No ReadTimeout or WriteTimeout: they would cut long waits. The
 		// handler bounds each body read and each wait itself.
@@ -94,14 +96,42 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("eventd shutting down: answering pending waits with 503")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := shutdown(srv, conns); err != nil {
+		return err
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	log.Info("eventd stopped")
 	return nil
+}
+
+// shutdown stops srv once no request is in progress, or after shutdownGrace,
+// and reports requests it had to cut off. Connections that carry no request
+// are closed at once rather than waited for.
+func shutdown(srv *http.Server, conns *connTracker) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				return nil
+			}
+			cut := conns.busy()
+			srv.Close()
+			if cut > 0 {
+				return fmt.Errorf("shutdown: %d requests still running after %v were cut off", cut, shutdownGrace)
+			}
+			return nil
+		case <-poll.C:
+			if conns.busy() == 0 {
+				cancel() // only unused connections remain: Shutdown need not wait for them
+			}
+		}
+	}
 }

@@ -111,6 +111,24 @@ func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 	c.CloseIdleConnections()
 }
 
+// An http.Transport often dials a spare connection it never uses;
+// http.Server.Shutdown alone would wait 5 s for it and then fail the exit.
+func TestUnusedConnectionDoesNotHoldShutdown(t *testing.T) {
+	base, cmd := startEventd(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	resp, err := http.Get(base + "/healthz") // the server is accepting, so it has seen conn
+	require.NoError(t, err)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	assert.NoError(t, cmd.Wait(), "eventd exits 0")
+	_, err = io.ReadAll(conn)
+	assert.NoError(t, err, "the unused connection is closed cleanly")
+}
+
 // waiters reads eventd's waiter gauge from /metrics.
 func waiters(t *testing.T, base string) int {
 	resp, err := http.Get(base + "/metrics")
@@ -178,7 +196,6 @@ func TestTrickledHeadersAreCutOff(t *testing.T) { // slowloris
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	require.NoError(t, err)
 	defer conn.Close()
-	start := time.Now()
 	closed := make(chan error, 1)
 	go func() { // the server closes (or answers) once the header time is up
 		_, err := io.ReadAll(conn)
@@ -190,8 +207,7 @@ func TestTrickledHeadersAreCutOff(t *testing.T) { // slowloris
 			break // the server hung up
 		}
 		select {
-		case <-closed:
-			assert.Less(t, time.Since(start), 5*time.Second)
+		case <-closed: // cut off while still trickling
 			return
 		case <-time.After(20 * time.Millisecond): // one byte at a time, slowly: that is the attack
 		}
