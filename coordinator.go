@@ -71,12 +71,30 @@ type batch struct {
 	sh      *shard
 	key     key
 	ev      Event
-	err     error // ErrClosed when Close woke the batch
+	closed  bool  // Close woke the batch: its waiters return ErrClosed
 	fired   bool  // guarded by the shard's mu, like everything below
-	holders int   // pending: blocked waiters; fired: waiters that have not cancelled
+	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
 
 	prev, next *batch    // retention list links
 	expires    time.Time // when a retained event expires
+	slab       []Waiter  // unused Waiters for Register, allocated in chunks
+}
+
+// maxSlab bounds a chunk of Waiters: a Waiter kept after its batch is gone
+// keeps its chunk alive, at most maxSlab*16 bytes.
+const maxSlab = 64
+
+// newWaiter returns an unused Waiter from b's slab. Chunks double with the
+// number of holders, so that n registrations on one name cost O(log n)
+// allocations, not n, and the common single waiter costs one of 16 bytes.
+// Call it with the shard's mu held.
+func (b *batch) newWaiter() *Waiter {
+	if len(b.slab) == 0 {
+		b.slab = make([]Waiter, min(max(b.holders, 1), maxSlab))
+	}
+	w := &b.slab[0]
+	b.slab = b.slab[1:]
+	return w
 }
 
 // closedChan is the ready channel of batches that are born fired, so that
@@ -202,7 +220,7 @@ func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
 		return Event{}, err
 	}
 	var w Waiter // stays on the stack: nothing but this call refers to it
-	if err := c.join(&w, k); err != nil {
+	if _, err := c.join(&w, k); err != nil {
 		return Event{}, err
 	}
 	return w.Wait(ctx)
@@ -212,21 +230,18 @@ func (c *Coordinator) register(k key) (*Waiter, error) {
 	if err := ValidateName(k.name); err != nil {
 		return nil, err
 	}
-	w := new(Waiter)
-	if err := c.join(w, k); err != nil {
-		return nil, err
-	}
-	return w, nil
+	return c.join(nil, k)
 }
 
 // join makes w a waiter on k: the holder of k's retained event if there is
-// one, else a member of k's pending batch.
-func (c *Coordinator) join(w *Waiter, k key) error {
+// one, else a member of k's pending batch. A nil w is taken from the
+// batch's slab. It returns w.
+func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 	sh := c.shardFor(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	b := sh.names[k]
 	if b != nil && b.fired { // retained: w takes it unless it expired
@@ -236,8 +251,11 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 			sh.count.delivered++
 			sh.count.woken++
 			b.holders = 1
+			if w == nil {
+				w = b.newWaiter()
+			}
 			w.b = b
-			return nil
+			return w, nil
 		}
 		sh.count.expired++
 		b = nil
@@ -246,10 +264,13 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 		b = &batch{ready: make(chan struct{}), sh: sh, key: k}
 		sh.names[k] = b
 	}
+	if w == nil {
+		w = b.newWaiter()
+	}
 	sh.waiters++
 	b.holders++
 	w.b = b
-	return nil
+	return w, nil
 }
 
 // fire hands ev to the pending batch b and returns how many waiters it
@@ -257,7 +278,7 @@ func (c *Coordinator) join(w *Waiter, k key) error {
 func (sh *shard) fire(b *batch, ev Event) int {
 	delete(sh.names, b.key)
 	b.ev, b.fired = ev, true
-	n := b.holders
+	n := int(b.holders)
 	sh.waiters -= n
 	sh.count.delivered++
 	sh.count.woken += uint64(n)
@@ -397,8 +418,8 @@ func (sh *shard) close() {
 			sh.count.evicted++
 			continue
 		}
-		b.err, b.fired = ErrClosed, true
-		sh.waiters -= b.holders
+		b.closed, b.fired = true, true
+		sh.waiters -= int(b.holders)
 		close(b.ready)
 	}
 	clear(sh.names)

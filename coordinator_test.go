@@ -604,3 +604,21 @@ func TestSignalAllocationsDoNotGrowWithWaiters(t *testing.T) {
 		assert.LessOrEqual(t, after.Mallocs-before.Mallocs, uint64(2), "Signal to %d waiters", n)
 	}
 }
+
+// Registered waiters of one name share chunks of Waiters, so that fan-out
+// to n waiters does not cost n allocations.
+func TestRegisterAllocationsDoNotGrowWithWaiters(t *testing.T) {
+	c := newCoordinator(t)
+	const n = 1024
+	ws := make([]*eventcoord.Waiter, n)
+	allocs := testing.AllocsPerRun(10, func() {
+		for i := range ws {
+			ws[i], _ = c.Register("x")
+		}
+		for _, w := range ws {
+			w.Cancel()
+		}
+	})
+	assert.Less(t, allocs, float64(n/16), "registering %d waiters", n)
+	assert.Zero(t, c.Stats().Waiters)
+}

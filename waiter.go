@@ -75,8 +75,8 @@ func (w *Waiter) Cancel() { w.leave(context.Canceled, true) }
 // take returns the waiter's fired event, unless the waiter left first.
 func (w *Waiter) take() (Event, error) {
 	if w.state.CompareAndSwap(waiting, returned) || w.state.Load() == returned {
-		if w.b.err != nil {
-			return Event{}, w.b.err
+		if w.b.closed {
+			return Event{}, ErrClosed
 		}
 		return w.b.ev, nil
 	}
@@ -110,7 +110,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		if b.holders == 0 {
 			delete(sh.names, b.key)
 		}
-	case b.holders == 0 && b.err == nil:
+	case b.holders == 0 && !b.closed:
 		wake = sh.giveBack(b)
 	}
 	sh.mu.Unlock()
