@@ -73,22 +73,28 @@ type batch struct {
 	ev      Event
 	closed  bool  // Close woke the batch: its waiters return ErrClosed
 	fired   bool  // guarded by the shard's mu, like everything below
+	usedOwn bool  // own is taken
 	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
 
 	prev, next *batch    // retention list links
 	expires    time.Time // when a retained event expires
-	slab       []Waiter  // unused Waiters for Register, allocated in chunks
+	own        Waiter    // the first Waiter Register hands out for this batch
+	slab       []Waiter  // more unused Waiters for Register, allocated in chunks
 }
 
 // maxSlab bounds a chunk of Waiters: a Waiter kept after its batch is gone
 // keeps its chunk alive, at most maxSlab*16 bytes.
 const maxSlab = 64
 
-// newWaiter returns an unused Waiter from b's slab. Chunks double with the
-// number of holders, so that n registrations on one name cost O(log n)
-// allocations, not n, and the common single waiter costs one of 16 bytes.
+// newWaiter returns an unused Waiter for b: the one inside b, then Waiters
+// from chunks that double with the number of holders, so that the common
+// single waiter costs no allocation and n waiters on one name O(log n).
 // Call it with the shard's mu held.
 func (b *batch) newWaiter() *Waiter {
+	if !b.usedOwn {
+		b.usedOwn = true
+		return &b.own
+	}
 	if len(b.slab) == 0 {
 		b.slab = make([]Waiter, min(max(b.holders, 1), maxSlab))
 	}
