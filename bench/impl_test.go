@@ -63,7 +63,12 @@ func (e *eventcoordBus) subscribe(topic string) (func(), func() bool) {
 	}
 }
 
-func (e *eventcoordBus) publish(topic string) { e.c.Signal(topic, eventcoord.Data{"k": "v"}) }
+// payload is every message's data. Signal takes ownership of its data and
+// waiters only read it, so one constant object serves every signal, as the
+// constant "v" does for the peers.
+var payload = eventcoord.Data{"k": "v"}
+
+func (e *eventcoordBus) publish(topic string) { e.c.Signal(topic, payload) }
 func (e *eventcoordBus) close()               { e.c.Close() }
 
 // --- chan: the runtime's primitive; a topic is a channel closed per message.
