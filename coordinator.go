@@ -103,6 +103,31 @@ func (b *batch) newWaiter() *Waiter {
 	return w
 }
 
+// batches recycles the batches that served one Wait and no Register, so
+// that a name's wait-signal cycle does not allocate a batch each time.
+var batches = sync.Pool{New: func() any { return new(batch) }}
+
+func newBatch(sh *shard, k key, ready chan struct{}) *batch {
+	b := batches.Get().(*batch)
+	b.ready, b.sh, b.key = ready, sh, k
+	return b
+}
+
+// recycle puts b back for reuse if the Wait that just returned its event
+// was its only holder: b is out of the shard's map and retention list once
+// fired and taken, and Waiters from Register, which may outlive their Wait,
+// never held it, so nothing else refers to it. Fields written under the
+// shard's lock before the event was handed over are safe to read here:
+// with no Waiter from Register, no one can change them after the batch
+// fired. Whoever fired b must not touch it after unlocking.
+func (b *batch) recycle() {
+	if b.usedOwn || b.holders != 1 || b.closed {
+		return
+	}
+	*b = batch{}
+	batches.Put(b)
+}
+
 // closedChan is the ready channel of batches that are born fired, so that
 // retaining an event costs no channel.
 var closedChan = func() chan struct{} {
@@ -209,11 +234,14 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 	cur := sh.names[k]
 	if cur != nil && !cur.fired {
 		n := sh.fire(cur, ev)
+		ready := cur.ready // cur may be recycled once unlocked
 		sh.mu.Unlock()
-		close(cur.ready) // outside the lock: waking is the costly part
+		close(ready) // outside the lock: waking is the costly part
 		return Receipt{Seq: seq, Woken: n}, nil
 	}
-	retained := sh.retain(&batch{ready: closedChan, sh: sh, key: k, ev: ev, fired: true}, cur, now)
+	b := newBatch(sh, k, closedChan)
+	b.ev, b.fired = ev, true
+	retained := sh.retain(b, cur, now)
 	sh.mu.Unlock()
 	return Receipt{Seq: seq, Retained: retained}, nil
 }
@@ -229,7 +257,11 @@ func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
 	if _, err := c.join(&w, k); err != nil {
 		return Event{}, err
 	}
-	return w.Wait(ctx)
+	ev, err := w.Wait(ctx)
+	if err == nil {
+		w.b.recycle()
+	}
+	return ev, err
 }
 
 func (c *Coordinator) register(k key) (*Waiter, error) {
@@ -267,7 +299,7 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 		b = nil
 	}
 	if b == nil {
-		b = &batch{ready: make(chan struct{}), sh: sh, key: k}
+		b = newBatch(sh, k, make(chan struct{}))
 		sh.names[k] = b
 	}
 	if w == nil {

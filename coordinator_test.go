@@ -622,3 +622,42 @@ func TestRegisterAllocationsDoNotGrowWithWaiters(t *testing.T) {
 	assert.Less(t, allocs, float64(n/16), "registering %d waiters", n)
 	assert.Zero(t, c.Stats().Waiters)
 }
+
+// A Wait that returns recycles its batch for later waits; a registered
+// Waiter that shared that batch must keep working whatever reuses it,
+// whether it left before the signal or still holds the event.
+func TestRegisteredWaiterSurvivesBatchReuse(t *testing.T) {
+	for _, holds := range []bool{false, true} {
+		t.Run(fmt.Sprintf("holds=%v", holds), func(t *testing.T) {
+			c := newCoordinator(t)
+			ctx := context.Background()
+			w := register(t, c, "x")
+			got := make(chan eventcoord.Event, 1)
+			go func() {
+				ev, err := c.Wait(ctx, "x")
+				assert.NoError(t, err)
+				got <- ev
+			}()
+			require.Eventually(t, func() bool { return c.Stats().Waiters == 2 }, 10*time.Second, time.Millisecond)
+			if !holds {
+				w.Cancel()
+			}
+			r := signal(t, c, "x", eventcoord.Data{"n": 1})
+			require.Equal(t, r.Seq, (<-got).Seq)
+
+			for i := range 1000 { // reuse whatever batches were recycled
+				signal(t, c, "y", eventcoord.Data{"i": i})
+				_, err := c.Wait(ctx, "y")
+				require.NoError(t, err)
+			}
+			ev, err := w.Wait(ctx)
+			if !holds {
+				assert.ErrorIs(t, err, context.Canceled)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, r.Seq, ev.Seq)
+			assert.Equal(t, 1, ev.Data["n"])
+		})
+	}
+}

@@ -103,7 +103,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		return w.state.Load() != returned
 	}
 	b.holders--
-	var wake *batch
+	var wake chan struct{} // read under the lock: the batch may be recycled after
 	switch {
 	case !b.fired:
 		sh.waiters--
@@ -111,11 +111,13 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 			delete(sh.names, b.key)
 		}
 	case b.holders == 0 && !b.closed:
-		wake = sh.giveBack(b)
+		if p := sh.giveBack(b); p != nil {
+			wake = p.ready
+		}
 	}
 	sh.mu.Unlock()
 	if wake != nil {
-		close(wake.ready)
+		close(wake)
 	}
 	return true
 }
