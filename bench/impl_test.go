@@ -23,9 +23,12 @@ import (
 // place for the next message (a no-op for peers whose subscriptions queue
 // messages; a registration for eventcoord and the channel), recv blocks for
 // that message and reports false once the bus is closed. A publish reaches
-// every subscriber armed before it.
+// every subscriber armed before it. A subscriber that is alone on its topic
+// and never has two messages outstanding may instead rely on the bus
+// keeping a message until it comes for it: eventcoord's retention does
+// that, so its lone subscribers call Wait without registering first.
 type bus interface {
-	subscribe(topic string) (arm func(), recv func() bool)
+	subscribe(topic string, alone bool) (arm func(), recv func() bool)
 	publish(topic string)
 	close()
 }
@@ -51,7 +54,13 @@ type eventcoordBus struct{ c *eventcoord.Coordinator }
 
 func newEventcoord(testing.TB) bus { return &eventcoordBus{eventcoord.New()} }
 
-func (e *eventcoordBus) subscribe(topic string) (func(), func() bool) {
+func (e *eventcoordBus) subscribe(topic string, alone bool) (func(), func() bool) {
+	if alone { // retention keeps a message that comes before the Wait
+		return noArm, func() bool {
+			_, err := e.c.Wait(context.Background(), topic)
+			return err == nil
+		}
+	}
 	var w *eventcoord.Waiter
 	arm := func() { w, _ = e.c.Register(topic) }
 	return arm, func() bool {
@@ -96,7 +105,7 @@ func (c *chanBus) current(topic string) chan struct{} {
 	return *p
 }
 
-func (c *chanBus) subscribe(topic string) (func(), func() bool) {
+func (c *chanBus) subscribe(topic string, _ bool) (func(), func() bool) {
 	var ch chan struct{}
 	return func() { ch = c.current(topic) }, func() bool {
 		<-ch
@@ -139,7 +148,7 @@ type cskrBus struct {
 
 func newCskr(testing.TB) bus { return &cskrBus{pubsub.New[string, string](1)} }
 
-func (c *cskrBus) subscribe(topic string) (func(), func() bool) {
+func (c *cskrBus) subscribe(topic string, _ bool) (func(), func() bool) {
 	ch := c.ps.Sub(topic)
 	return noArm, func() bool {
 		_, ok := <-ch
@@ -158,7 +167,7 @@ func newWatermill(testing.TB) bus {
 	return &watermillBus{gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1}, watermill.NopLogger{})}
 }
 
-func (w *watermillBus) subscribe(topic string) (func(), func() bool) {
+func (w *watermillBus) subscribe(topic string, _ bool) (func(), func() bool) {
 	ch, err := w.ps.Subscribe(context.Background(), topic)
 	if err != nil {
 		panic(err)
@@ -203,7 +212,7 @@ func newNATS(tb testing.TB) bus {
 	return &natsBus{srv, nc}
 }
 
-func (n *natsBus) subscribe(topic string) (func(), func() bool) {
+func (n *natsBus) subscribe(topic string, _ bool) (func(), func() bool) {
 	sub, err := n.nc.SubscribeSync(topic)
 	if err != nil {
 		panic(err)
@@ -237,7 +246,7 @@ func newRedis(tb testing.TB) bus {
 	return &redisBus{rdb: redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})}
 }
 
-func (r *redisBus) subscribe(topic string) (func(), func() bool) {
+func (r *redisBus) subscribe(topic string, _ bool) (func(), func() bool) {
 	ps := r.rdb.Subscribe(context.Background(), topic)
 	if _, err := ps.Receive(context.Background()); err != nil { // confirmed
 		panic(err)
