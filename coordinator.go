@@ -83,8 +83,9 @@ type batch struct {
 }
 
 // maxSlab bounds a chunk of Waiters: a Waiter kept after its batch is gone
-// keeps its chunk alive, at most maxSlab*16 bytes.
-const maxSlab = 64
+// keeps its chunk alive, at most 512 bytes. Larger objects with pointers
+// carry an 8-byte header, which would put 1 KiB into a 1,152-byte class.
+const maxSlab = 32
 
 // newWaiter returns an unused Waiter for b: the one inside b, then Waiters
 // from chunks that double with the number of holders, so that the common
