@@ -88,8 +88,9 @@ type batch struct {
 const maxSlab = 32
 
 // newWaiter returns an unused Waiter for b: the one inside b, then Waiters
-// from chunks that double with the number of holders, so that the common
-// single waiter costs no allocation and n waiters on one name O(log n).
+// from chunks that double with the number of holders up to maxSlab, so
+// that the common single waiter costs no allocation and n waiters on one
+// name about n/maxSlab.
 // Call it with the shard's mu held.
 func (b *batch) newWaiter() *Waiter {
 	if !b.usedOwn {
