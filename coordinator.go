@@ -275,8 +275,8 @@ func (c *Coordinator) register(k key) (*Waiter, error) {
 }
 
 // join makes w a waiter on k: the holder of k's retained event if there is
-// one, else a member of k's pending batch. A nil w is taken from the
-// batch's slab. It returns w.
+// one, else a member of k's pending batch. For a nil w it hands out one of
+// the batch's Waiters (newWaiter). It returns w.
 func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 	sh := c.shardFor(k)
 	sh.mu.Lock()
