@@ -29,6 +29,7 @@ type config struct {
 
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
+	grace         time.Duration
 }
 
 // envOf names the environment variable of each flag.
@@ -44,6 +45,7 @@ var envOf = map[string]string{
 	"redis":          "EVENTD_REDIS_URL",
 	"header-timeout": "EVENTD_HEADER_TIMEOUT",
 	"body-timeout":   "EVENTD_BODY_TIMEOUT",
+	"shutdown-grace": "EVENTD_SHUTDOWN_GRACE",
 }
 
 // parseConfig parses args, then takes from getenv each flag not given.
@@ -67,6 +69,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&level, "log-level", "info", "log level: debug (one line per request), info, warn or error")
 	fs.DurationVar(&cfg.headerTimeout, "header-timeout", 10*time.Second, "time a client has to send its request headers")
 	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "time a client has to send its request body")
+	fs.DurationVar(&cfg.grace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long requests in progress may take before they are cut off")
 	fs.StringVar(&cfg.redisURL, "redis", "", "redis://host:port/db to coordinate with other eventd processes through Redis; none: in memory")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eventd [flags]\n\nServes Anchor Browser's Event Coordination API.\nEach flag can also be set by the environment variable shown.\n\n")
@@ -108,8 +111,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-max-wait %v: want a positive duration", cfg.maxWait)
 	case cfg.maxBody <= 0:
 		return config{}, fmt.Errorf("-max-body %d: want a positive size", cfg.maxBody)
-	case cfg.headerTimeout <= 0 || cfg.bodyTimeout <= 0:
-		return config{}, errors.New("-header-timeout and -body-timeout must be positive")
+	case cfg.headerTimeout <= 0 || cfg.bodyTimeout <= 0 || cfg.grace <= 0:
+		return config{}, errors.New("-header-timeout, -body-timeout and -shutdown-grace must be positive")
 	case cfg.retention < 0:
 		return config{}, fmt.Errorf("-retention %v: want zero or more", cfg.retention)
 	}

@@ -58,7 +58,7 @@ func TestBadConfigIsAnError(t *testing.T) {
 	for _, args := range [][]string{
 		{"-max-wait", "0s"}, {"-max-body", "-1"}, {"-retention", "-1s"},
 		{"-log-format", "xml"}, {"-log-level", "loud"}, {"-nope"}, {"extra"},
-		{"-api-keys-file", "/does/not/exist"},
+		{"-api-keys-file", "/does/not/exist"}, {"-shutdown-grace", "0s"}, {"-header-timeout", "-1s"},
 	} {
 		_, err := parseConfig(args, env(nil), io.Discard)
 		assert.Error(t, err, "%q", args)

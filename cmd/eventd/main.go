@@ -23,10 +23,6 @@ import (
 	"github.com/eventcoord/eventcoord/httpapi"
 )
 
-// shutdownGrace bounds the graceful shutdown: pending waits are answered
-// at once, so this only waits for requests in flight.
-const shutdownGrace = 5 * time.Second
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,7 +92,7 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("eventd shutting down: answering pending waits with 503")
-	if err := shutdown(srv, conns); err != nil {
+	if err := shutdown(srv, conns, cfg.grace); err != nil {
 		return err
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
@@ -106,11 +102,12 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 	return nil
 }
 
-// shutdown stops srv once no request is in progress, or after shutdownGrace,
-// and reports requests it had to cut off. Connections that carry no request
-// are closed at once rather than waited for.
-func shutdown(srv *http.Server, conns *connTracker) error {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+// shutdown stops srv once no request is in progress, or after grace, and
+// reports requests it had to cut off. Pending waits are answered at once
+// (Drain), so grace only covers requests in flight; connections that carry
+// no request are closed at once rather than waited for.
+func shutdown(srv *http.Server, conns *connTracker, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(ctx) }()
@@ -125,7 +122,7 @@ func shutdown(srv *http.Server, conns *connTracker) error {
 			cut := conns.busy()
 			srv.Close()
 			if cut > 0 {
-				return fmt.Errorf("shutdown: %d requests still running after %v were cut off", cut, shutdownGrace)
+				return fmt.Errorf("shutdown: %d requests still running after %v were cut off", cut, grace)
 			}
 			return nil
 		case <-poll.C:

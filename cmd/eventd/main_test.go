@@ -129,6 +129,28 @@ func TestUnusedConnectionDoesNotHoldShutdown(t *testing.T) {
 	assert.NoError(t, err, "the unused connection is closed cleanly")
 }
 
+// A request still running when the grace is up is cut off, and eventd
+// says so with its exit code.
+func TestShutdownCutsOffRequestsAfterGrace(t *testing.T) {
+	base, cmd := startEventd(t, "-shutdown-grace", "300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	// The server answers 100 Continue once the handler reads the body: from
+	// then on the request is in progress, and its body never comes.
+	_, err = io.WriteString(conn, "POST /v1/events/x HTTP/1.1\r\nHost: x\r\nanchor-api-key: k\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, status, "100 Continue")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	ee, ok := errors.AsType[*exec.ExitError](cmd.Wait())
+	require.True(t, ok, "eventd must report the request it cut off")
+	assert.Equal(t, 1, ee.ExitCode())
+}
+
 // waiters reads eventd's waiter gauge from /metrics.
 func waiters(t *testing.T, base string) int {
 	resp, err := http.Get(base + "/metrics")
