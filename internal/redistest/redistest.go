@@ -4,9 +4,14 @@ package redistest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +23,32 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
+	opts Options
 	Addr string // host:port
-	cmd  *exec.Cmd
+
+	mu  sync.Mutex // guards cmd, so a test's goroutines may kill and restart the server
+	cmd *exec.Cmd
+}
+
+// Options configure a server started by [StartWith]. The zero value is what
+// [Start] uses.
+type Options struct {
+	// Fsync is the append-only file's fsync policy: "everysec" (the
+	// default), "always" (every write is on disk before Redis answers it) or
+	// "no".
+	Fsync string
+	// Debug enables the DEBUG command, which Redis 7 and later refuse by
+	// default, so that [Server.Stall] works.
+	Debug bool
 }
 
 // Start starts redis-server with append-only persistence (fsync each second) in a temporary
 // directory and stops it when the test ends. Without redis-server the test
 // is skipped loudly, except under CI=true, where that is a failure.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
+
+// StartWith is [Start] with options.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -34,14 +57,19 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("SKIPPED: redis-server not found (apt-get install redis-server): %v", err)
 	}
+	if o.Fsync == "" {
+		o.Fsync = "everysec"
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Addr: addr}
-	s.start()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), opts: o, Addr: addr}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -56,8 +84,15 @@ func (s *Server) Client() *redis.Client {
 	return c
 }
 
-// Kill stops the server at once (SIGKILL), as a crash would.
+// Kill stops the server at once (SIGKILL), as a crash would. Killing a
+// stopped server does nothing.
 func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kill()
+}
+
+func (s *Server) kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -67,21 +102,69 @@ func (s *Server) Kill() {
 }
 
 // Restart kills the server and starts it again on the same port and data
-// directory.
+// directory. It fails the test if the server does not come back, so call it
+// from the test's goroutine; other goroutines use [Server.TryRestart].
 func (s *Server) Restart() {
-	s.Kill()
-	s.start()
+	s.t.Helper()
+	if err := s.TryRestart(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
-func (s *Server) start() {
-	s.t.Helper()
+// TryRestart is [Server.Restart] reporting failure as an error, so that any
+// goroutine may call it.
+func (s *Server) TryRestart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kill()
+	return s.startLocked()
+}
+
+// Running reports whether the server process is up (it may still be
+// loading its data).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// Stall blocks the server for d with DEBUG SLEEP, as a long fork, a slow
+// disk or a paused VM would: it accepts connections but answers nothing
+// until d has passed. The server must have been started with Options.Debug.
+// Stall returns when the server answers again, or when ctx ends.
+func (s *Server) Stall(ctx context.Context, d time.Duration) error {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, ReadTimeout: d + 10*time.Second})
+	defer c.Close()
+	return c.Do(ctx, "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', 3, 64)).Err()
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startLocked()
+}
+
+// startLocked starts the process and polls until it answers PING, within a
+// deadline.
+func (s *Server) startLocked() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no")
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", s.opts.Fsync, "--protected-mode", "no"}
+	if s.opts.Debug {
+		major, err := s.major()
+		if err != nil {
+			return err
+		}
+		if major >= 7 { // older servers allow DEBUG and do not know the option
+			args = append(args, "--enable-debug-command", "yes")
+		}
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	cmd := exec.Command(s.bin, args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting redis-server: %w", err)
+	}
+	s.cmd = cmd
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -89,11 +172,26 @@ func (s *Server) start() {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not answer: %v", s.Addr, err)
+			return fmt.Errorf("redis-server on %s did not answer: %w", s.Addr, err)
 		}
 		time.Sleep(10 * time.Millisecond) // polling for a process to come up
 	}
+}
+
+var versionRE = regexp.MustCompile(`v=(\d+)\.`)
+
+// major returns the major version of redis-server.
+func (s *Server) major() (int, error) {
+	out, err := exec.Command(s.bin, "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("redis-server --version: %w", err)
+	}
+	m := versionRE.FindSubmatch(out)
+	if m == nil {
+		return 0, errors.New("redis-server --version: no version in " + strconv.Quote(string(out)))
+	}
+	return strconv.Atoi(string(m[1]))
 }

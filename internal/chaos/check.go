@@ -1,0 +1,378 @@
+package chaos
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config tunes the checker.
+type Config struct {
+	// Slack is how long past its timeout a wait may take to answer.
+	Slack time.Duration
+}
+
+// Loss is an accepted signal that no wait returned, or a missing one the
+// checker excused.
+type Loss struct {
+	Signal Op
+	Reason string // why it is excused; "" when it is not
+	// Replaceable tells that a later accepted signal on the same key and
+	// name exists, so the counters could have excused it.
+	Replaceable bool
+}
+
+// Duplicate is an op returned by more waits than the rules allow.
+type Duplicate struct {
+	Signal Op
+	Waits  []Op
+}
+
+// Verdict is what the checker concluded from a history. The run passes
+// when OK says so; Summary explains it.
+type Verdict struct {
+	Accepted        int // signals answered 200
+	Delivered       int // accepted signals returned by at least one wait (not the drain)
+	FinallyRetained int // accepted signals returned by the final drain only
+	Excused         map[string]int
+	Lost            []Loss      // accepted, missing and not excused
+	Duplicates      []Duplicate // returned more often than the rules allow
+	Foreign         []Op        // waits that returned an op of another key or name, or no op at all
+	Acausal         []Op        // waits that ended before the signal they returned began
+	Late            []Op        // waits that took longer than their timeout plus the slack
+	Early           []Op        // 408s before the timeout had passed
+
+	h   *History
+	cfg Config
+}
+
+// Reasons a missing signal is excused.
+const (
+	ExcusedIndeterminate = "an indeterminate wait on its key and name overlapped it"
+	ExcusedCounted       = "replaced, expired or evicted (eventd's counters)"
+)
+
+// OK reports whether the history satisfies every invariant.
+func (v *Verdict) OK() bool {
+	return len(v.Lost) == 0 && len(v.Duplicates) == 0 && len(v.Foreign) == 0 && len(v.Acausal) == 0 &&
+		len(v.Late) == 0 && len(v.Early) == 0 && v.QuietOK()
+}
+
+// QuietOK reports whether Redis was left empty of registrations and
+// in-flight records and PUBLISH was idle after the quiet period.
+func (v *Verdict) QuietOK() bool {
+	q := v.h.Quiet
+	if q.Err != "" || q.Publishes != 0 {
+		return false
+	}
+	for _, n := range q.Leftover {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+type keyName struct{ key, name string }
+
+// Check judges a history. It is a pure function of h and cfg:
+//
+//  1. Every accepted signal is returned by a wait, or by the final drain,
+//     or excused: an indeterminate wait (transport error, client-cancelled,
+//     503, other 5xx) on the same key and name that started before the
+//     drain and ended after the signal started may have taken it; or
+//     eventd's replaced+expired+evicted counters cover it, and a later
+//     accepted signal on the same key and name exists that could have
+//     replaced it. The counters excuse at most their total, earliest
+//     signal first. A signal whose sender got an error may be missing.
+//  2. A wait returns only ops signaled on its own key and name, and never
+//     before that signal began. An op returned by a wait that started
+//     after the signal's answer arrived can only have been the retained
+//     event, which exactly one wait consumes: such an op is returned by no
+//     other wait, whether before or after (waits that started earlier may
+//     all have it, fan-out).
+//  3. Every wait answers within its timeout plus cfg.Slack, and a 408
+//     never comes before the timeout.
+//  4. After the quiet period, no leftover keys in Redis and no PUBLISH.
+func Check(h *History, cfg Config) *Verdict {
+	v := &Verdict{Excused: map[string]int{}, h: h, cfg: cfg}
+	signals := map[string]*Op{}            // op id -> its signal
+	accepted := map[keyName][]*Op{}        // by key and name, in order of start
+	indeterminate := map[keyName][]*Op{}   // waits that may have taken an event unseen
+	returned := map[string][]*Op{}         // op id -> the waits (and drain) that returned it
+	drainStart := time.Duration(1<<63 - 1) // the first final wait's start
+	for i := range h.Ops {
+		o := &h.Ops[i]
+		if o.Kind == Signal {
+			signals[o.OpID] = o
+			if o.Outcome == OK {
+				v.Accepted++
+				kn := keyName{o.Key, o.Name}
+				accepted[kn] = append(accepted[kn], o)
+			}
+			continue
+		}
+		if o.Final && o.Start < drainStart {
+			drainStart = o.Start
+		}
+		if o.Indeterminate() {
+			kn := keyName{o.Key, o.Name}
+			indeterminate[kn] = append(indeterminate[kn], o)
+		}
+		if took := o.End - o.Start; took > o.Timeout+cfg.Slack {
+			v.Late = append(v.Late, *o)
+		} else if o.Outcome == TimedOut && took < o.Timeout {
+			v.Early = append(v.Early, *o)
+		}
+		if o.Outcome == OK {
+			returned[o.OpID] = append(returned[o.OpID], o)
+		}
+	}
+
+	// 2: where each returned op came from, and how often.
+	for id, waits := range returned {
+		s := signals[id]
+		if s == nil {
+			v.Foreign = append(v.Foreign, derefs(waits)...)
+			continue
+		}
+		retainedTaker := false
+		for _, w := range waits {
+			switch {
+			case w.Key != s.Key || w.Name != s.Name:
+				v.Foreign = append(v.Foreign, *w)
+			case w.End < s.Start:
+				v.Acausal = append(v.Acausal, *w)
+			}
+			retainedTaker = retainedTaker || w.Start > s.End
+		}
+		if retainedTaker && len(waits) > 1 {
+			v.Duplicates = append(v.Duplicates, Duplicate{Signal: *s, Waits: derefs(waits)})
+		}
+	}
+
+	// 1: every accepted signal accounted for.
+	var candidates []Loss // missing, not excused by an indeterminate wait
+	for kn, sigs := range accepted {
+		slices.SortFunc(sigs, func(a, b *Op) int { return cmpDur(a.Start, b.Start) })
+		for i, s := range sigs {
+			waits := returned[s.OpID]
+			delivered, final := false, false
+			for _, w := range waits {
+				if w.Key == s.Key && w.Name == s.Name {
+					delivered = delivered || !w.Final
+					final = final || w.Final
+				}
+			}
+			switch {
+			case delivered:
+				v.Delivered++
+				continue
+			case final:
+				v.FinallyRetained++
+				continue
+			}
+			if overlapped(indeterminate[kn], s, drainStart) {
+				v.Excused[ExcusedIndeterminate]++
+				continue
+			}
+			// A later signal is one that may have run after it in Redis:
+			// it ended after this one started.
+			later := i < len(sigs)-1 // a signal that started no earlier
+			for j := 0; j < i && !later; j++ {
+				later = sigs[j].End > s.Start
+			}
+			candidates = append(candidates, Loss{Signal: *s, Replaceable: later})
+		}
+	}
+	slices.SortFunc(candidates, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
+	budget := h.Counters.Total()
+	for _, c := range candidates {
+		if c.Replaceable && budget > 0 {
+			budget--
+			v.Excused[ExcusedCounted]++
+			continue
+		}
+		v.Lost = append(v.Lost, c)
+	}
+
+	slices.SortFunc(v.Foreign, byStart)
+	slices.SortFunc(v.Acausal, byStart)
+	slices.SortFunc(v.Late, byStart)
+	slices.SortFunc(v.Early, byStart)
+	slices.SortFunc(v.Duplicates, func(a, b Duplicate) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
+	return v
+}
+
+// overlapped reports whether one of waits (indeterminate ones on the
+// signal's key and name) started before the drain and ended after s
+// started, so it may have taken s and lost it with its answer.
+func overlapped(waits []*Op, s *Op, drainStart time.Duration) bool {
+	for _, w := range waits {
+		if w.Start < drainStart && w.End > s.Start {
+			return true
+		}
+	}
+	return false
+}
+
+func derefs(ops []*Op) []Op {
+	out := make([]Op, len(ops))
+	for i, o := range ops {
+		out[i] = *o
+	}
+	return out
+}
+
+func cmpDur(a, b time.Duration) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func byStart(a, b Op) int { return cmpDur(a.Start, b.Start) }
+
+// maxListed bounds each list in the summary.
+const maxListed = 20
+
+// Summary describes the run and every violation found, listing at most 20
+// of each kind with the history around them.
+func (v *Verdict) Summary() string {
+	h := v.h
+	var b strings.Builder
+	counts := map[string]int{}
+	for _, o := range h.Ops {
+		k := o.Kind.String()
+		if o.Final {
+			k = "final wait"
+		}
+		k += " " + o.Outcome.String()
+		if o.Outcome == OtherStatus {
+			k += fmt.Sprintf(" %d", o.Status)
+		}
+		counts[k]++
+	}
+	fmt.Fprintf(&b, "operations: %d\n", len(h.Ops))
+	for _, k := range sortedKeys(counts) {
+		fmt.Fprintf(&b, "  %-28s %7d\n", k, counts[k])
+	}
+	faults := map[string]int{}
+	for _, f := range h.Faults {
+		faults[f.Kind]++
+	}
+	fmt.Fprintf(&b, "faults injected: %d\n", len(h.Faults))
+	for _, k := range sortedKeys(faults) {
+		fmt.Fprintf(&b, "  %-28s %7d\n", k, faults[k])
+	}
+	fmt.Fprintf(&b, "accepted signals: %d\n", v.Accepted)
+	fmt.Fprintf(&b, "  delivered:                 %7d\n", v.Delivered)
+	fmt.Fprintf(&b, "  finally retained:          %7d\n", v.FinallyRetained)
+	for _, k := range sortedKeys(v.Excused) {
+		fmt.Fprintf(&b, "  excused, %s: %d\n", k, v.Excused[k])
+	}
+	replaceable := 0
+	for _, l := range v.Lost {
+		if l.Replaceable {
+			replaceable++
+		}
+	}
+	fmt.Fprintf(&b, "  UNEXPLAINED LOSSES:        %7d (%d of them have a later signal that could have replaced them; counters: replaced %d, expired %d, evicted %d)\n",
+		len(v.Lost), replaceable, h.Counters.Replaced, h.Counters.Expired, h.Counters.Evicted)
+	fmt.Fprintf(&b, "duplicates: %d, foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
+		len(v.Duplicates), len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
+	q := h.Quiet
+	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d", q.IdleFor, q.Publishes)
+	for _, p := range sortedKeys(q.Leftover) {
+		fmt.Fprintf(&b, "; %s: %d keys", p, q.Leftover[p])
+	}
+	b.WriteString("\n")
+	if q.Err != "" {
+		fmt.Fprintf(&b, "  reading Redis failed: %s\n", q.Err)
+	}
+	for i, s := range q.Samples {
+		if i == maxListed {
+			break
+		}
+		fmt.Fprintf(&b, "  leftover %s\n", s)
+	}
+
+	for i, l := range v.Lost {
+		if i == maxListed {
+			fmt.Fprintf(&b, "... and %d more losses\n", len(v.Lost)-i)
+			break
+		}
+		fmt.Fprintf(&b, "LOST %s\n", l.Signal)
+		v.context(&b, l.Signal)
+	}
+	for i, d := range v.Duplicates {
+		if i == maxListed {
+			fmt.Fprintf(&b, "... and %d more duplicates\n", len(v.Duplicates)-i)
+			break
+		}
+		fmt.Fprintf(&b, "DUPLICATE %s returned by:\n", d.Signal)
+		for _, w := range d.Waits {
+			fmt.Fprintf(&b, "    %s\n", w)
+		}
+	}
+	list := func(title string, ops []Op) {
+		for i, o := range ops {
+			if i == maxListed {
+				fmt.Fprintf(&b, "... and %d more\n", len(ops)-i)
+				break
+			}
+			fmt.Fprintf(&b, "%s %s (took %v)\n", title, o, o.End-o.Start)
+		}
+	}
+	list("FOREIGN", v.Foreign)
+	list("ACAUSAL", v.Acausal)
+	list("LATE", v.Late)
+	list("EARLY", v.Early)
+	return b.String()
+}
+
+// context writes the history around a lost signal: the operations on its
+// key and name in progress while it ran (or ended just before), the next
+// signal and the next few waits after it, and the faults near it.
+func (v *Verdict) context(b *strings.Builder, s Op) {
+	const before, afterWaits = 100 * time.Millisecond, 4
+	var near []Op
+	for _, o := range v.h.Ops {
+		if o.Key == s.Key && o.Name == s.Name && o != s && o.End >= s.Start-before {
+			near = append(near, o)
+		}
+	}
+	slices.SortFunc(near, byStart)
+	waits, signals := 0, 0
+	for _, o := range near {
+		if o.Start > s.End {
+			switch {
+			case o.Kind == Signal && signals < 1:
+				signals++
+			case o.Kind == Wait && waits < afterWaits:
+				waits++
+			default:
+				continue
+			}
+		}
+		fmt.Fprintf(b, "    %s\n", o)
+	}
+	for _, f := range v.h.Faults {
+		if f.End > s.Start-3*time.Second && f.Start < s.End+3*time.Second {
+			fmt.Fprintf(b, "    fault %s\n", f)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

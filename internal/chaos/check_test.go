@@ -1,0 +1,170 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const ms = time.Millisecond
+
+// sig is an accepted signal of op id on k1/a from start to end (ms).
+func sig(id string, start, end int) Op {
+	return Op{Kind: Signal, Key: "k1", Name: "a", OpID: id, Start: time.Duration(start) * ms, End: time.Duration(end) * ms, Outcome: OK, Status: 200}
+}
+
+// wait is a wait on k1/a from start to end (ms) with a 1 s timeout that
+// returned op id.
+func wait(id string, start, end int) Op {
+	return Op{Kind: Wait, Key: "k1", Name: "a", OpID: id, Start: time.Duration(start) * ms, End: time.Duration(end) * ms,
+		Outcome: OK, Status: 200, Timeout: time.Second}
+}
+
+// with returns o changed by f, to write histories compactly.
+func with(o Op, f func(*Op)) Op { f(&o); return o }
+
+func final(id string, start int) Op {
+	return with(wait(id, start, start+5), func(o *Op) { o.Final, o.Timeout = true, 300*ms })
+}
+
+func timedOut(start int) Op {
+	return with(wait("", start, start+1000), func(o *Op) { o.Outcome, o.Status = TimedOut, 408 })
+}
+
+func check(ops ...Op) *Verdict { return checkWith(Counters{}, ops...) }
+
+func checkWith(c Counters, ops ...Op) *Verdict {
+	return Check(&History{Ops: ops, Counters: c}, Config{Slack: 2 * time.Second})
+}
+
+func TestCheckCleanHistoryPasses(t *testing.T) {
+	v := check(
+		wait("s1", 0, 110), wait("s1", 5, 111), // fan-out: both waited before s1
+		sig("s1", 100, 110),
+		sig("s2", 200, 210),  // retained ...
+		wait("s2", 300, 305), // ... and taken by one later waiter
+		sig("s3", 400, 410),  // retained until the end
+		final("s3", 5000),
+		with(sig("s4", 500, 505), func(o *Op) { o.Outcome, o.Status = Unavailable, 503 }), // an error may vanish
+		timedOut(600),
+	)
+	assert.True(t, v.OK(), v.Summary())
+	assert.Equal(t, 3, v.Accepted)
+	assert.Equal(t, 2, v.Delivered)
+	assert.Equal(t, 1, v.FinallyRetained)
+	assert.Empty(t, v.Lost)
+}
+
+func TestCheckCatchesALostSignal(t *testing.T) {
+	v := check(
+		sig("s1", 100, 110),
+		timedOut(200), // a determinate miss excuses nothing
+		final("", 5000),
+	)
+	require.False(t, v.OK())
+	require.Len(t, v.Lost, 1)
+	assert.Equal(t, "s1", v.Lost[0].Signal.OpID)
+	assert.Contains(t, v.Summary(), "LOST [")
+	assert.Contains(t, v.Summary(), "UNEXPLAINED LOSSES:              1")
+}
+
+func TestCheckExcusesALossAnIndeterminateWaitMayHaveTaken(t *testing.T) {
+	for _, o := range []Outcome{Transport, Cancelled, Unavailable} {
+		v := check(
+			with(wait("", 50, 120), func(w *Op) { w.Outcome, w.OpID = o, "" }),
+			sig("s1", 100, 110),
+		)
+		assert.True(t, v.OK(), "%v: %s", o, v.Summary())
+		assert.Equal(t, 1, v.Excused[ExcusedIndeterminate], o)
+	}
+	// ... but not one that ended before the signal began, nor one on
+	// another name, nor a 4xx.
+	v := check(
+		with(wait("", 0, 90), func(w *Op) { w.Outcome = Transport }),
+		with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Name = Transport, "b" }),
+		with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Status = OtherStatus, 429 }),
+		sig("s1", 100, 110),
+	)
+	assert.Len(t, v.Lost, 1, v.Summary())
+	// A 5xx is indeterminate.
+	v = check(with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Status = OtherStatus, 502 }), sig("s1", 100, 110))
+	assert.True(t, v.OK(), v.Summary())
+}
+
+func TestCheckExcusesReplacedSignalsOnlyAsFarAsTheCountersGo(t *testing.T) {
+	ops := []Op{sig("s1", 100, 110), sig("s2", 200, 210), sig("s3", 300, 310), final("s3", 5000)}
+	v := checkWith(Counters{Replaced: 2}, ops...)
+	assert.True(t, v.OK(), v.Summary())
+	assert.Equal(t, 2, v.Excused[ExcusedCounted])
+
+	v = checkWith(Counters{Replaced: 1}, ops...)
+	require.Len(t, v.Lost, 1, v.Summary())
+	assert.Equal(t, "s2", v.Lost[0].Signal.OpID, "the counters excuse the earliest first")
+	assert.True(t, v.Lost[0].Replaceable)
+
+	// Counted, but nothing came after it that could have replaced it.
+	v = checkWith(Counters{Expired: 5}, sig("s1", 100, 110), wait("s1", 200, 210), sig("s2", 300, 310))
+	require.Len(t, v.Lost, 1, v.Summary())
+	assert.Equal(t, "s2", v.Lost[0].Signal.OpID)
+	assert.False(t, v.Lost[0].Replaceable)
+
+	// A concurrent signal that started earlier but ended after it began
+	// may have run after it.
+	v = checkWith(Counters{Replaced: 1}, sig("s1", 100, 300), sig("s2", 150, 160), final("s1", 5000))
+	assert.True(t, v.OK(), v.Summary())
+}
+
+func TestCheckCatchesDuplicates(t *testing.T) {
+	v := check(sig("s1", 100, 110), wait("s1", 200, 210), wait("s1", 300, 310))
+	require.Len(t, v.Duplicates, 1, "the retained event taken twice")
+	assert.Len(t, v.Duplicates[0].Waits, 2)
+	assert.Contains(t, v.Summary(), "DUPLICATE")
+
+	v = check(sig("s1", 100, 110), wait("s1", 200, 210), final("s1", 5000))
+	assert.Len(t, v.Duplicates, 1, "taken, then still retained at the end")
+
+	v = check(wait("s1", 0, 115), sig("s1", 100, 110), wait("s1", 200, 210))
+	assert.Len(t, v.Duplicates, 1, "delivered by fan-out and then retained as well")
+
+	v = check(wait("s1", 0, 115), wait("s1", 50, 112), sig("s1", 100, 110))
+	assert.True(t, v.OK(), "fan-out to two waiters: %s", v.Summary())
+}
+
+func TestCheckCatchesForeignAndAcausalEvents(t *testing.T) {
+	v := check(sig("s1", 100, 110), with(wait("s1", 50, 120), func(o *Op) { o.Name = "b" }), final("s1", 5000))
+	assert.Len(t, v.Foreign, 1, "another name")
+	v = check(sig("s1", 100, 110), with(wait("s1", 50, 120), func(o *Op) { o.Key = "k2" }), final("s1", 5000))
+	assert.Len(t, v.Foreign, 1, "another key")
+	v = check(wait("nobody", 50, 120))
+	assert.Len(t, v.Foreign, 1, "an op nobody signaled")
+	v = check(wait("s1", 0, 90), sig("s1", 100, 110))
+	assert.Len(t, v.Acausal, 1, "returned before it was signaled")
+	assert.False(t, v.OK())
+}
+
+func TestCheckCatchesLateAndEarlyWaits(t *testing.T) {
+	v := check(with(timedOut(0), func(o *Op) { o.End = 3100 * ms })) // 1 s + 2 s slack
+	require.Len(t, v.Late, 1)
+	assert.Contains(t, v.Summary(), "LATE")
+	v = check(with(timedOut(0), func(o *Op) { o.End, o.Outcome = 3500*ms, Transport }))
+	assert.Len(t, v.Late, 1, "an error is late too")
+	v = check(with(timedOut(0), func(o *Op) { o.End = 2900 * ms }))
+	assert.True(t, v.OK(), "within the slack: %s", v.Summary())
+	v = check(with(timedOut(0), func(o *Op) { o.End = 900 * ms }))
+	assert.Len(t, v.Early, 1, "a 408 before the timeout")
+}
+
+func TestCheckCatchesLeftoversAndPublishes(t *testing.T) {
+	h := &History{Quiet: Quiet{Leftover: map[string]int{"eventcoord:w:*": 0, "eventcoord:fl:*": 0}, IdleFor: 2 * time.Second}}
+	assert.True(t, Check(h, Config{}).OK())
+	h.Quiet.Leftover["eventcoord:w:*"] = 3
+	h.Quiet.Samples = []string{"eventcoord:w:1:k1:a"}
+	v := Check(h, Config{})
+	assert.False(t, v.OK())
+	assert.Contains(t, v.Summary(), "eventcoord:w:*: 3 keys")
+	h.Quiet.Leftover["eventcoord:w:*"] = 0
+	h.Quiet.Publishes = 10
+	assert.False(t, Check(h, Config{}).OK())
+}

@@ -1,0 +1,48 @@
+// Package chaos is a Jepsen-style checker of eventcoord's Redis mode: real
+// eventd processes on one real redis-server, clients that signal and wait
+// at random, a nemesis that kills, restarts and stalls them, a recorded
+// history of every operation, and a pure function ([Check]) that judges
+// the history against the semantics of DESIGN.md (S1–S3, S6) and the
+// waits' timeouts.
+//
+// The test TestChaos (chaos_test.go) runs it. It is seeded: the seed it
+// prints replays the same clients' choices and the same fault schedule.
+//
+//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v                    # the CI run, about a minute
+//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -chaos.seed 42     # replay a seed
+//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -timeout 20m -chaos.duration 10m
+//
+// Flags: -chaos.seed (default random, printed), -chaos.duration (of client
+// traffic and faults), -chaos.settle (the quiet period before the final
+// checks), -chaos.slack (how late past its timeout a wait may answer),
+// -chaos.faults (which faults, default all). EVENTCOORD_CHAOS=1 enables the
+// test; without it, and under -short, it is skipped.
+//
+// # What is checked
+//
+// Events are identified by their payload, {"op":"c3-17"}, never by Seq
+// (which may restart if Redis loses state). After the traffic and the
+// faults stop, the test observes Redis for the quiet period, then drains:
+// one wait (timeoutMs 300) per key and name on a live replica; what those
+// return was "finally retained". [Check] then requires:
+//
+//  1. Every accepted signal (200) was returned by a wait or by the drain,
+//     or is excused: an indeterminate wait on its key and name (transport
+//     error, client-cancelled, 503, 5xx) overlapped it and may have taken it
+//     with its lost answer; or eventd's Redis-wide counters
+//     eventcoord_signal_outcomes_total{outcome="replaced"|"expired"|"evicted"}
+//     add up to at least the number of such losses, and each has a later
+//     accepted signal on its key and name. A signal whose sender got an
+//     error may be missing; nothing else may.
+//  2. No wait returns an op of another key or name, or one whose signal had
+//     not started when the wait ended. An op that a wait started after the
+//     signal's answer returned can only have been the retained event, which
+//     exactly one wait consumes: no other wait may return it too (S2, S3,
+//     S6). Waits that started before the answer may all return it (S1).
+//  3. Every wait ends within its timeout plus the slack; a 408 never comes
+//     before the timeout.
+//  4. After the quiet period, SCAN finds no keys eventcoord:w:*
+//     (registrations), eventcoord:fl:* (in-flight deliveries) or
+//     eventcoord:pend:* (the older protocol's in-flight records), and
+//     Redis ran no PUBLISH over its last two seconds.
+package chaos
