@@ -1,12 +1,9 @@
 package redisbus
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,91 +12,148 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/eventcoord/eventcoord"
 )
 
 // Defaults of a Bus made without options.
 const (
-	DefaultPrefix = "eventcoord"
-	aliveTTL      = 10 * time.Second
-	heartbeat     = 2 * time.Second
-	redisTimeout  = 5 * time.Second // for calls that must finish though their caller left
+	DefaultPrefix    = "eventcoord"
+	DefaultTimeout   = 2 * time.Second  // bound on one Redis call
+	DefaultRedeliver = 5 * time.Second  // an unanswered delivery is offered again after this
+	DefaultLease     = 30 * time.Second // a registration lives this long unless its process renews it
 )
 
 // Bus coordinates events across processes through one Redis. Each process
-// keeps its waiters in memory and fans out locally; Redis carries signals,
-// one message per process with waiters, and stores retained events.
+// keeps its waiters in memory and fans out locally; Redis holds the
+// registrations, the retained events and the deliveries in flight. The
+// protocol is described in the package doc.
 //
 // A Bus is safe for concurrent use. Close it to stop its goroutines and
 // wake its waiters.
 type Bus struct {
-	rdb    *redis.Client
+	rdb    *redis.Client // the bus's own client: no retries, deadlines from contexts
 	prefix string
 	id     string // this process's ID in Redis
-	ttl    time.Duration
+	conf   []any  // the arguments every script starts with
+	opts   options
 	log    *slog.Logger
 	pubsub *redis.PubSub
 
-	mu     sync.Mutex
-	groups map[string]*group // pending local waiters by Redis key; guarded by mu
-	closed bool              // guarded by mu
+	mu      sync.Mutex
+	waiters map[string]*waiter            // pending local waiters by ID; guarded by mu
+	byKey   map[string]map[string]*waiter // the same, by Redis key; guarded by mu
+	gone    map[string][]string           // registrations to remove, by key; guarded by mu
+	resync  bool                          // local waiters must register again; guarded by mu
+	closed  bool                          // guarded by mu
+	nextID  uint64                        // guarded by mu
 
 	signals atomic.Uint64 // accepted signals sent from this process
-	woken   atomic.Uint64 // local waiters woken by messages
+	woken   atomic.Uint64 // local waiters woken
 
+	wake chan struct{} // nudges the janitor
 	stop context.CancelFunc
+	run  context.Context // ends at Close
 	done sync.WaitGroup
 }
 
-// group is the local waiters of one key, woken together by one message.
-type group struct {
-	ready chan struct{} // closed once ev or err is set
-	ev    eventcoord.Event
-	err   error
-	n     int // waiters; guarded by Bus.mu until fired
+type options struct {
+	prefix    string
+	ttl       time.Duration
+	timeout   time.Duration
+	redeliver time.Duration
+	lease     time.Duration
+	tick      time.Duration // janitor period
+	log       *slog.Logger
+	limits    [4]int64 // max retained, per scope, max bytes, per scope; 0 = none
 }
 
 // An Option configures a Bus made by [New].
-type Option func(*Bus)
+type Option func(*options)
 
 // WithPrefix sets the prefix of every Redis key and channel the bus uses
 // (default DefaultPrefix), so that several deployments can share a Redis.
-func WithPrefix(p string) Option { return func(b *Bus) { b.prefix = p } }
+func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 
 // WithRetention sets how long a signal nobody waits for is kept in Redis
 // (default eventcoord.DefaultRetention); 0 keeps none.
-func WithRetention(ttl time.Duration) Option { return func(b *Bus) { b.ttl = ttl } }
+func WithRetention(ttl time.Duration) Option { return func(o *options) { o.ttl = ttl } }
+
+// WithTimeout bounds every Redis call the bus makes (default
+// DefaultTimeout): a Signal that Redis does not answer in time fails with
+// an error wrapping eventcoord.ErrUnavailable.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithRedeliver sets how long a delivery may go unanswered by the
+// processes it was published to (they died, or the answer was lost)
+// before it is offered again (default DefaultRedeliver).
+func WithRedeliver(d time.Duration) Option { return func(o *options) { o.redeliver = d } }
+
+// WithMaxRetained bounds the events retained in Redis over all scopes
+// (default eventcoord.DefaultMaxRetained). Beyond it, the oldest event of
+// the scope holding the most is evicted.
+func WithMaxRetained(n int) Option { return func(o *options) { o.limits[0] = int64(n) } }
+
+// WithMaxRetainedPerScope bounds the events one scope retains (default:
+// no bound but the overall one); beyond it the scope's oldest is evicted.
+func WithMaxRetainedPerScope(n int) Option { return func(o *options) { o.limits[1] = int64(n) } }
+
+// WithMaxRetainedBytes bounds the bytes of retained events over all scopes
+// (default: none); beyond it the oldest event of the scope holding the most
+// bytes is evicted. An event's size is that of its stored record: its JSON
+// encoding plus a few bytes.
+func WithMaxRetainedBytes(n int64) Option { return func(o *options) { o.limits[2] = n } }
+
+// WithMaxRetainedBytesPerScope bounds the bytes one scope retains (default:
+// none); beyond it the scope's oldest is evicted.
+func WithMaxRetainedBytesPerScope(n int64) Option { return func(o *options) { o.limits[3] = n } }
 
 // WithLogger sets the logger for connection trouble (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(b *Bus) { b.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// New connects a Bus to Redis through rdb. It fails if Redis cannot be
-// reached within ctx, and returns once it is subscribed, so that every
-// signal sent after New returns can reach its waiters.
+// New connects a Bus to Redis with rdb's options. The bus opens its own
+// connections, with retries off (a script retried after a lost reply could
+// run twice) and context deadlines honoured; it never closes rdb. New
+// fails if Redis cannot be reached within ctx, and returns once it is
+// subscribed, so that every signal sent after New returns can reach its
+// waiters.
 func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
+	o := options{
+		prefix: DefaultPrefix, ttl: eventcoord.DefaultRetention, timeout: DefaultTimeout,
+		redeliver: DefaultRedeliver, lease: DefaultLease, tick: time.Second,
+		log:    slog.New(slog.DiscardHandler),
+		limits: [4]int64{eventcoord.DefaultMaxRetained},
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ro := *rdb.Options()
+	ro.MaxRetries = -1
+	ro.ContextTimeoutEnabled = true
+	ro.DialerRetries = 1 // a dial failure is the caller's answer, not worth 500 ms of retries
+	// Per-client state that a copy must not share with rdb.
+	ro.PushNotificationProcessor = nil
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	ro.ClientSideCache, ro.ClientSideCacheConfig = nil, nil
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
 	b := &Bus{
-		rdb: rdb, prefix: DefaultPrefix, id: hex.EncodeToString(id[:]),
-		ttl: eventcoord.DefaultRetention, log: slog.New(slog.DiscardHandler),
-		groups: map[string]*group{},
+		rdb: redis.NewClient(&ro), prefix: o.prefix, id: hex.EncodeToString(id[:]), opts: o, log: o.log,
+		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, gone: map[string][]string{},
+		wake: make(chan struct{}, 1),
 	}
-	for _, o := range opts {
-		o(b)
-	}
-	if err := b.markAlive(ctx); err != nil {
-		return nil, fmt.Errorf("%w: redis: %w", eventcoord.ErrUnavailable, err)
-	}
-	b.pubsub = rdb.Subscribe(ctx, b.prefix+":proc:"+b.id)
+	b.conf = []any{o.prefix, o.ttl.Milliseconds(), o.redeliver.Milliseconds(), o.lease.Milliseconds(),
+		o.limits[0], o.limits[1], o.limits[2], o.limits[3]}
+	b.pubsub = b.rdb.Subscribe(ctx, b.prefix+":proc:"+b.id)
 	if _, err := b.pubsub.Receive(ctx); err != nil { // the subscription's confirmation
 		b.pubsub.Close()
+		b.rdb.Close()
 		return nil, fmt.Errorf("%w: redis subscribe: %w", eventcoord.ErrUnavailable, err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	b.stop = stop
-	b.done.Go(func() { b.receive(runCtx) })
-	b.done.Go(func() { b.beat(runCtx) })
+	b.run, b.stop = context.WithCancel(context.Background())
+	b.done.Go(b.receive)
+	b.done.Go(b.janitor)
 	return b, nil
 }
 
@@ -113,21 +167,37 @@ func (b *Bus) Events() eventcoord.Events { return b.Scope("") }
 // Ping checks the connection to Redis, for health checks.
 func (b *Bus) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 
-// Stats reports this process's side: blocked waiters, signals sent and
-// waiters woken. Retention lives in Redis and is not counted here.
+// Stats reports this process's waiters (Waiters, Names, Woken) and the
+// shared totals in Redis of every process (Signals, Delivered, Retained,
+// Expired, Replaced, Evicted); when Redis cannot be read within the
+// bus's timeout, those are zero. When every process is idle,
+//
+//	Signals == Delivered + Retained + Expired + Replaced + Evicted
+//
+// holds for the shared totals, as in one process. Expiries are counted
+// when the bus next touches the scope's retained events.
 func (b *Bus) Stats() eventcoord.Stats {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := eventcoord.Stats{Signals: b.signals.Load(), Woken: b.woken.Load(), Names: len(b.groups)}
-	for _, g := range b.groups {
-		s.Waiters += g.n
+	s := eventcoord.Stats{Waiters: len(b.waiters), Names: len(b.byKey), Woken: b.woken.Load()}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
+	defer cancel()
+	v, err := statsScript.Run(ctx, b.rdb, []string{b.prefix + ":stat", b.prefix + ":rt"}).Int64Slice()
+	if err != nil {
+		b.log.Warn("redisbus: reading the shared counters failed", "err", err)
+		return s
 	}
+	s.Signals, s.Delivered, s.Expired, s.Replaced, s.Evicted = uint64(v[0]), uint64(v[1]), uint64(v[2]), uint64(v[3]), uint64(v[4])
+	s.Retained = int(v[5])
 	return s
 }
 
-// Close wakes this process's waiters with eventcoord.ErrClosed, takes the
-// process out of Redis and stops the bus's goroutines. It does not close
-// rdb. Close is idempotent.
+// Close wakes this process's waiters with eventcoord.ErrClosed, removes
+// their registrations from Redis (best effort: a registration of a process
+// that is gone is dropped by the next signal anyway) and stops the bus's
+// goroutines. Deliveries in flight to this process are offered again by
+// the other processes. It does not close the client given to New. Close
+// is idempotent.
 func (b *Bus) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -135,18 +205,20 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	b.closed = true
-	for k, g := range b.groups {
-		delete(b.groups, k)
-		g.err = eventcoord.ErrClosed
-		close(g.ready)
+	for _, w := range b.waiters {
+		b.forget(w)
+		b.gone[w.key] = append(b.gone[w.key], w.id)
+		w.err = eventcoord.ErrClosed
+		close(w.ready)
 	}
 	b.mu.Unlock()
 	b.stop()
 	err := b.pubsub.Close()
 	b.done.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
-	b.rdb.Del(ctx, b.prefix+":alive:"+b.id) // best effort: it expires anyway
+	b.unregister(ctx)
+	b.rdb.Close()
 	return err
 }
 
@@ -157,8 +229,14 @@ type scoped struct {
 
 // key is the Redis key of scope and name. The scope's length comes first,
 // so no scope and name can spell another scope's key.
-func (b *Bus) key(scope, name string) string {
-	return strconv.Itoa(len(scope)) + ":" + scope + ":" + name
+func (b *Bus) key(scope, name string) string { return scopeKey(scope) + ":" + name }
+
+// scopeKey is the Redis key part of a scope.
+func scopeKey(scope string) string { return strconv.Itoa(len(scope)) + ":" + scope }
+
+// args returns the common script arguments followed by more.
+func (b *Bus) args(more ...any) []any {
+	return append(append(make([]any, 0, len(b.conf)+len(more)), b.conf...), more...)
 }
 
 func (s scoped) Signal(ctx context.Context, name string, data eventcoord.Data) (eventcoord.Receipt, error) {
@@ -168,109 +246,23 @@ func (s scoped) Signal(ctx context.Context, name string, data eventcoord.Data) (
 	if data == nil {
 		return eventcoord.Receipt{}, eventcoord.ErrDataRequired
 	}
-	raw, err := json.Marshal(data)
+	body, err := encodeBody(s.scope, name, time.Now(), data)
 	if err != nil {
-		return eventcoord.Receipt{}, fmt.Errorf("redisbus: encoding data: %w", err)
+		return eventcoord.Receipt{}, err
 	}
 	b := s.b
 	if b.isClosed() {
 		return eventcoord.Receipt{}, eventcoord.ErrClosed
 	}
-	tail, _ := json.Marshal(struct {
-		S string `json:"s"`
-		N string `json:"n"`
-		T int64  `json:"t"`
-	}{s.scope, name, time.Now().UnixNano()})
-	tail = append(append(tail[1:len(tail)-1], `,"d":`...), raw...) // "s":..,"n":..,"t":..,"d":{...}
-	tail = append(tail, '}')
+	rctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
+	defer cancel()
 	k := b.key(s.scope, name)
-	res, err := signalScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + k, b.prefix + ":r:" + k, b.prefix + ":seq"},
-		b.prefix, tail, b.ttl.Milliseconds()).Int64Slice()
+	res, err := signalScript.Run(rctx, b.rdb, []string{b.prefix + ":w:" + k}, b.args(scopeKey(s.scope), k, body)...).Int64Slice()
 	if err != nil {
 		return eventcoord.Receipt{}, b.unavailable(ctx, "signal", err)
 	}
 	b.signals.Add(1)
-	// Woken counts processes reached here: their waiters are counted where they wake.
 	return eventcoord.Receipt{Seq: uint64(res[0]), Woken: int(res[1]), Retained: res[2] == 1}, nil
-}
-
-func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error) {
-	if err := eventcoord.ValidateName(name); err != nil {
-		return eventcoord.Event{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return eventcoord.Event{}, err
-	}
-	b := s.b
-	k := b.key(s.scope, name)
-
-	// Join the local group first: once Redis counts this waiter, a signal's
-	// message may arrive at any moment and must find it.
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return eventcoord.Event{}, eventcoord.ErrClosed
-	}
-	g := b.groups[k]
-	if g == nil {
-		g = &group{ready: make(chan struct{})}
-		b.groups[k] = g
-	}
-	g.n++
-	b.mu.Unlock()
-
-	// Not cut short by ctx: a retained event the script took must be
-	// returned, and a count it made must be undone.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
-	defer cancel()
-	msg, err := registerScript.Run(rctx, b.rdb, []string{b.prefix + ":w:" + k, b.prefix + ":r:" + k}, b.id).Text()
-	switch {
-	case err == nil: // took the retained event
-		b.leaveGroup(k, g)
-		_, ev, err := decode(msg)
-		return ev, err
-	case !errors.Is(err, redis.Nil):
-		if b.leaveGroup(k, g) {
-			b.unregister(rctx, k)
-		}
-		return eventcoord.Event{}, b.unavailable(ctx, "wait", err)
-	}
-
-	select {
-	case <-g.ready:
-		return g.ev, g.err
-	case <-ctx.Done():
-	}
-	if !b.leaveGroup(k, g) { // fired as ctx ended: delivery wins
-		return g.ev, g.err
-	}
-	// Not counted any more in Redis: a signal in flight to this process
-	// finds no waiter and, if nobody else took it, is offered again.
-	uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
-	defer ucancel()
-	b.unregister(uctx, k)
-	return eventcoord.Event{}, ctx.Err()
-}
-
-// unregister counts one waiter of k fewer in Redis.
-func (b *Bus) unregister(ctx context.Context, k string) {
-	if err := unregisterScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + k}, b.id, 1).Err(); err != nil {
-		b.log.Warn("redisbus: unregistering a waiter failed; the next reconnect corrects the count", "err", err)
-	}
-}
-
-// leaveGroup takes one waiter out of g unless g has fired, and reports
-// whether it did.
-func (b *Bus) leaveGroup(k string, g *group) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.groups[k] != g {
-		return false // fired (or closed)
-	}
-	if g.n--; g.n == 0 {
-		delete(b.groups, k)
-	}
-	return true
 }
 
 func (b *Bus) isClosed() bool {
@@ -279,34 +271,14 @@ func (b *Bus) isClosed() bool {
 	return b.closed
 }
 
-// unavailable wraps a Redis failure, unless it was ctx ending.
+// unavailable wraps a Redis failure, unless it was the caller's ctx
+// ending.
 func (b *Bus) unavailable(ctx context.Context, op string, err error) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-ctx.Done() // the call's deadline was ctx's, whose timer is about to fire
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
 	return fmt.Errorf("%w: redis %s: %w", eventcoord.ErrUnavailable, op, err)
-}
-
-type message struct {
-	Q uint64          `json:"q"`
-	S string          `json:"s"`
-	N string          `json:"n"`
-	T int64           `json:"t"`
-	D json.RawMessage `json:"d"`
-}
-
-// decode returns the scope of a message and the Event it carries. Numbers
-// in the data arrive as json.Number, so they keep every digit.
-func decode(msg string) (scope string, ev eventcoord.Event, err error) {
-	var m message
-	if err := json.Unmarshal([]byte(msg), &m); err != nil {
-		return "", ev, fmt.Errorf("redisbus: bad message: %w", err)
-	}
-	ev = eventcoord.Event{Name: m.N, Seq: m.Q, SignaledAt: time.Unix(0, m.T)}
-	dec := json.NewDecoder(bytes.NewReader(m.D))
-	dec.UseNumber()
-	if err := dec.Decode(&ev.Data); err != nil {
-		return "", ev, fmt.Errorf("redisbus: bad message data: %w", err)
-	}
-	return m.S, ev, nil
 }

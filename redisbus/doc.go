@@ -6,31 +6,108 @@
 //	...
 //	events := bus.Scope("tenant") // an eventcoord.Events
 //
-// How it keeps the guarantees:
+// # What Redis holds
 //
-//   - Each process keeps its waiters in memory, grouped by name, and
-//     subscribes to its own Redis channel before anything else. A waiter
-//     joins its local group, then one Lua script either takes the retained
-//     event or counts the waiter in Redis, atomically.
-//   - A signal is one Lua script: it publishes to the channel of every live
-//     process that has waiters of the name (one message per process, not
-//     per waiter), or retains the event with its TTL when there are none.
-//     So a signal is delivered or retained, never neither (S1, S2).
-//   - Each process reports how many local waiters a message woke. If every
-//     process it went to found none (they left as it travelled), the last
-//     report offers the event again: to new waiters, or retained unless a
-//     newer event is (S3).
-//   - A signal that cannot reach Redis is an error wrapping
-//     eventcoord.ErrUnavailable, never a silent drop.
-//   - After a reconnect (Redis restarted) each process re-registers its
-//     blocked waiters, which stay blocked meanwhile; signals accepted after
-//     the restart reach them. Run Redis with persistence (appendonly) to
-//     keep retained events and the Seq counter across restarts.
+// With P the prefix (DefaultPrefix), S a scope and K a scope and name:
 //
-// Relaxations against one process: a Signal whose context ends while Redis
-// runs it may or may not have been accepted (as with any remote call); a
-// waiter that registers in a process
-// while a signal's message is on its way there may also receive that
-// signal; events in flight to a process that dies are lost with it; the
-// Receipt's Woken counts processes reached, not waiters.
+//	P:w:K      hash: waiter ID -> process ID, one field per registered waiter;
+//	           a lease (30 s) renewed each second by the processes waiting on K
+//	P:r:K      the retained event of K, expiring after the retention
+//	P:ri:S, P:rz:S, P:rsn, P:rsb, P:rt
+//	           the index of retained events per scope and overall (for the bounds)
+//	P:fl:D     delivery D in flight: the event, the processes yet to answer
+//	P:fld      the deliveries in flight by deadline
+//	P:tk:W     the delivery that waiter W took from retention (expires)
+//	P:ab:W     tombstone of waiter W that left (expires with the lease)
+//	P:ctr      counters: signal Seq and delivery IDs
+//	P:stat     shared totals: signals, delivered, expired, replaced, evicted
+//	P:proc:ID  the pub/sub channel of process ID
+//
+// Every key but P:ctr and P:stat (two small keys) expires on its own or
+// lives only while a living process renews it. Scripts build key names
+// from the prefix, so a standalone Redis (or one shard) is needed, not
+// Redis Cluster.
+//
+// # The protocol
+//
+// Every step that changes Redis is one Lua script, so steps never
+// interleave.
+//
+//   - Wait: the waiter joins this process's pending waiters, then the
+//     register script either takes the retained event of K (it moves into
+//     a delivery in flight, see below) or adds the waiter's own field to
+//     P:w:K. A registration is one field per waiter: removing it is
+//     idempotent and no count can drift.
+//   - Signal: the signal script takes every registration of K (deletes
+//     P:w:K) and publishes to each of their processes one message naming
+//     its waiters. PUBLISH returns how many subscribers got it: a process
+//     that got none (it died, or is reconnecting) is not a delivery. If at
+//     least one process got it, a delivery D is recorded in flight; if none
+//     did, the event is retained (latest wins, within the bounds), or
+//     counted expired with retention off.
+//   - Answer: a process that receives delivery D takes the named waiters
+//     that are still pending, answers D with how many it took, and only
+//     then wakes them. An answer of at least one ends D as delivered. When
+//     every process reached answers none (their waiters had left), the
+//     last answer offers the event again: to the registrations of K now,
+//     or retained unless a newer event is (given back, S3).
+//   - Redelivery: a delivery not answered within WithRedeliver (its
+//     process died or stalled, or the answer was lost) is offered again by
+//     any process's janitor, after one more grace second, so that answers
+//     queued behind a Redis stall run first.
+//   - Leaving: a waiter whose context ends leaves the pending set at once
+//     and returns; its registration is removed in the background by the
+//     abandon script, which also leaves a tombstone (so a register script
+//     that Redis runs later, queued behind a stall, does nothing) and
+//     offers again a retained event the waiter took without hearing the
+//     answer. A registration that outlives its waiter anyway costs one
+//     round trip when a signal finds it (the process answers none), never
+//     an event.
+//   - Reconnect: after every new subscription confirmation (Redis
+//     restarted, or the connection dropped), each key's local waiters run
+//     the register step again together: they take the event retained
+//     while they were away (all of them, as one fan-out), or register
+//     again.
+//
+// # Why every accepted signal ends delivered, retained or counted
+//
+// A signal the script accepted is, atomically, either retained (S2, or
+// counted expired, replaced or evicted, S3) or published to processes in
+// a delivery D recorded in flight. D ends in exactly one of three ways:
+// some process answers that it woke a waiter (delivered: those waiters
+// were pending, were taken under the lock, and are woken after the
+// answer); every process answers none (offered again, which is the same
+// choice as a signal's); or nobody answers in time (offered again by the
+// janitor). A taken retained event is a delivery to one process and ends
+// the same way. Offering again is again one of those outcomes, and each
+// offer consumes the registrations it publishes to, so an event cannot
+// bounce forever among waiters that left.
+//
+// A waiter is woken by at most one delivery: whoever takes it out of the
+// pending set (a delivery, Close, or its own context ending) decides its
+// outcome, under one lock. A waiter whose context ends while it is taken
+// returns the event (delivery wins).
+//
+// # Faults, and what they cost
+//
+//   - A process dies: its registrations reach no subscriber (dropped, the
+//     event retained if nobody else took it) or expire with their lease;
+//     deliveries in flight to it are offered again after WithRedeliver.
+//   - Redis stalls or is down: Signal fails after WithTimeout with an
+//     error wrapping eventcoord.ErrUnavailable (it may still have been
+//     accepted, as with any remote call whose answer was lost); a Wait ends
+//     at its context's deadline whatever Redis does, leaving its cleanup to
+//     the background.
+//   - Redis restarts: processes reconnect and register their waiters
+//     again; an event retained or in flight survives only what Redis's
+//     persistence keeps. With appendonly and appendfsync always nothing
+//     Redis acknowledged is lost; with everysec (Redis's default) the last
+//     second before a crash may be; without persistence, every retained
+//     event and every delivery in flight, and Seq restarts from 1.
+//
+// Relaxations against one process: an answer whose fate is unknown (Redis
+// failed mid-call) is taken as given, so under that fault an event may be
+// delivered twice rather than lost; a process that is reconnecting misses
+// a signal that other processes' waiters received; the Receipt's Woken
+// counts the waiters registered in Redis that the signal reached.
 package redisbus

@@ -2,120 +2,321 @@ package redisbus
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts run atomically inside Redis, so that deciding whether a
-// signal is delivered or retained, and whether a waiter takes a retained
-// event or registers, never interleave.
+// The scripts run atomically inside Redis, so that taking registrations,
+// publishing, retaining and re-offering never interleave. Every script
+// starts with the same arguments (see conf in Go):
 //
-// Key layout, with P the bus prefix and K a key of scope and name:
+//	ARGV[1] prefix, [2] retention ms, [3] redelivery ms, [4] registration
+//	lease ms, [5] max retained, [6] per scope, [7] max bytes, [8] per scope
 //
-//	P:seq          INCR counter: the Seq of every signal
-//	P:w:K          hash: process ID -> waiters of K in that process
-//	P:r:K          the retained event of K (a message, see below), PX TTL
-//	P:alive:ID     set while process ID runs, PX aliveTTL
-//	P:pend:SEQ     processes yet to report on signal SEQ, PX pendingTTL
-//	P:proc:ID      pub/sub channel of process ID
-//
-// A message is the JSON object {"q":SEQ,"s":scope,"n":name,"t":unixnano,"d":data}.
+// and its own arguments follow from ARGV[9]. Key names are built inside
+// the scripts from the prefix, so the bus needs a standalone Redis (or one
+// shard), not Redis Cluster. The layout is described in the package doc.
+const prelude = `
+local P = ARGV[1]
+local C = {ttl = tonumber(ARGV[2]), redeliver = tonumber(ARGV[3]), lease = tonumber(ARGV[4]),
+  maxN = tonumber(ARGV[5]), maxNS = tonumber(ARGV[6]), maxB = tonumber(ARGV[7]), maxBS = tonumber(ARGV[8])}
+local A = 9 -- the script's own arguments start here
 
-// offer is shared by signal and ack: it publishes msg (with seq) to every
-// live process that has waiters of the key, or retains it. A given-back
-// event (giveback true) never replaces a newer retained one.
-const offer = `
-local function offer(waiters, retained, prefix, seq, msg, ttl, giveback)
-  local procs = {}
-  local fields = redis.call('HGETALL', waiters)
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- extend gives key at least ms to live, never less than it has.
+local function extend(key, ms)
+  local cur = redis.call('PTTL', key)
+  if cur == -1 or (cur >= 0 and cur < ms) then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+
+local function stat(field) redis.call('HINCRBY', P .. ':stat', field, 1) end
+local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
+local function keep_ms() return math.max(C.ttl, 60000) + C.redeliver * 2 end
+
+-- Retained events: P:r:K holds the record; the scope's index P:ri:S
+-- (K -> expiry ms) and P:rz:S (K -> bytes) and the overall P:rsn / P:rsb
+-- (S -> count / bytes) and P:rt (n, b) keep the bounds.
+local function unindex(S, K)
+  local size = redis.call('HGET', P .. ':rz:' .. S, K)
+  if not size then return end
+  size = tonumber(size)
+  redis.call('HDEL', P .. ':rz:' .. S, K)
+  redis.call('ZREM', P .. ':ri:' .. S, K)
+  local n = tonumber(redis.call('ZINCRBY', P .. ':rsn', -1, S))
+  redis.call('ZINCRBY', P .. ':rsb', -size, S)
+  if n <= 0 then
+    redis.call('ZREM', P .. ':rsn', S)
+    redis.call('ZREM', P .. ':rsb', S)
+  end
+  redis.call('HINCRBY', P .. ':rt', 'n', -1)
+  redis.call('HINCRBY', P .. ':rt', 'b', -size)
+end
+
+local function drop(S, K, why)
+  redis.call('DEL', P .. ':r:' .. K)
+  unindex(S, K)
+  stat(why)
+end
+
+local function sweep(S, now)
+  for _, K in ipairs(redis.call('ZRANGEBYSCORE', P .. ':ri:' .. S, '-inf', now)) do
+    drop(S, K, 'expired')
+  end
+end
+
+local function evict_oldest(S)
+  local old = redis.call('ZRANGE', P .. ':ri:' .. S, 0, 0)
+  if #old == 0 then return false end
+  drop(S, old[1], 'evicted')
+  return true
+end
+
+local function score(z, S) return tonumber(redis.call('ZSCORE', P .. z, S) or '0') end
+local function total(f) return tonumber(redis.call('HGET', P .. ':rt', f) or '0') end
+
+-- bound enforces the bounds after scope S retained an event. A scope's own
+-- bound evicts its own oldest; an overall bound evicts the oldest event of
+-- the scope holding the most, so no scope within its share pays for
+-- another's flood (S10).
+local function bound(S, now)
+  sweep(S, now)
+  while (C.maxNS > 0 and score(':rsn', S) > C.maxNS) or (C.maxBS > 0 and score(':rsb', S) > C.maxBS) do
+    if not evict_oldest(S) then break end
+  end
+  for _, b in ipairs({{C.maxN, 'n', ':rsn'}, {C.maxB, 'b', ':rsb'}}) do
+    while b[1] > 0 and total(b[2]) > b[1] do
+      local v = redis.call('ZREVRANGE', P .. b[3], 0, 0)[1]
+      if not v then break end
+      sweep(v, now)
+      if total(b[2]) > b[1] and not evict_oldest(v) then break end
+    end
+  end
+end
+
+-- retain keeps rec as the retained event of K, unless it is given back
+-- (giveback) and a newer one is retained. Returns 1 if rec is retained.
+local function retain(S, K, rec, seq, giveback, now)
+  if C.ttl <= 0 then
+    stat('expired')
+    return 0
+  end
+  local rk = P .. ':r:' .. K
+  local cur = redis.call('GET', rk)
+  if cur then
+    if giveback and seq_of(cur) > seq then
+      stat('replaced')
+      return 0
+    end
+    drop(S, K, 'replaced')
+  elseif redis.call('ZSCORE', P .. ':ri:' .. S, K) then
+    drop(S, K, 'expired') -- expired, not yet swept
+  end
+  redis.call('SET', rk, rec, 'PX', C.ttl)
+  redis.call('ZADD', P .. ':ri:' .. S, now + C.ttl, K)
+  redis.call('HSET', P .. ':rz:' .. S, K, #rec)
+  redis.call('ZINCRBY', P .. ':rsn', 1, S)
+  redis.call('ZINCRBY', P .. ':rsb', #rec, S)
+  redis.call('HINCRBY', P .. ':rt', 'n', 1)
+  redis.call('HINCRBY', P .. ':rt', 'b', #rec)
+  for _, k in ipairs({':ri:' .. S, ':rz:' .. S, ':rsn', ':rsb', ':rt'}) do
+    extend(P .. k, C.ttl)
+  end
+  bound(S, now)
+  return redis.call('EXISTS', rk)
+end
+
+-- inflight records delivery d of rec to n processes until they answer.
+-- A taken retained event also notes, for each of its waiters (wids), which
+-- delivery it took, so that a waiter that left before it heard the answer
+-- has it offered again at once.
+local function inflight(d, rec, n, S, K, seq, now, wids)
+  local fl = P .. ':fl:' .. d
+  redis.call('HSET', fl, 'm', rec, 'n', n, 's', S, 'k', K, 'q', seq)
+  redis.call('PEXPIRE', fl, keep_ms())
+  redis.call('ZADD', P .. ':fld', now + C.redeliver, d)
+  extend(P .. ':fld', keep_ms())
+  if wids and #wids > 0 then
+    redis.call('HSET', fl, 'w', table.concat(wids, ','))
+    for _, wid in ipairs(wids) do
+      redis.call('SET', P .. ':tk:' .. wid, d, 'PX', keep_ms())
+    end
+  end
+end
+
+-- finish removes delivery d's record; it returns the record's fields.
+local function finish(d)
+  local fl = P .. ':fl:' .. d
+  local f = redis.call('HMGET', fl, 'm', 's', 'k', 'q', 'w')
+  redis.call('DEL', fl)
+  redis.call('ZREM', P .. ':fld', d)
+  if f[5] then
+    for wid in string.gmatch(f[5], '[^,]+') do
+      redis.call('DEL', P .. ':tk:' .. wid)
+    end
+  end
+  return f
+end
+
+-- offer takes every registration of K and publishes rec to their
+-- processes, one message each naming its waiters; a PUBLISH that reached
+-- no subscriber is no delivery. With no process reached, rec is retained.
+-- Returns {seq, waiters reached, retained 0|1}.
+local function offer(S, K, rec, seq, giveback)
+  local now = now_ms()
+  local wk = P .. ':w:' .. K
+  local fields = redis.call('HGETALL', wk)
+  local procs, order = {}, {}
   for i = 1, #fields, 2 do
-    local proc, n = fields[i], tonumber(fields[i+1])
-    if n > 0 and redis.call('EXISTS', prefix .. ':alive:' .. proc) == 1 then
-      procs[#procs+1] = proc
-    else
-      redis.call('HDEL', waiters, proc)
+    local wid, proc = fields[i], fields[i + 1]
+    if not procs[proc] then
+      procs[proc] = {}
+      order[#order + 1] = proc
+    end
+    table.insert(procs[proc], wid)
+  end
+  if #fields > 0 then
+    redis.call('DEL', wk)
+  end
+  local d, reached, woken = nil, 0, 0
+  for _, proc in ipairs(order) do
+    d = d or redis.call('HINCRBY', P .. ':ctr', 'd', 1)
+    local wids = procs[proc]
+    if redis.call('PUBLISH', P .. ':proc:' .. proc, d .. '\n' .. table.concat(wids, ',') .. '\n' .. rec) > 0 then
+      reached = reached + 1
+      woken = woken + #wids
     end
   end
-  if #procs > 0 then
-    redis.call('SET', prefix .. ':pend:' .. seq, #procs, 'PX', 60000)
-    for _, proc in ipairs(procs) do
-      redis.call('PUBLISH', prefix .. ':proc:' .. proc, msg)
-    end
-    return {seq, #procs, 0}
+  if reached > 0 then
+    inflight(d, rec, reached, S, K, seq, now, nil)
+    return {seq, woken, 0}
   end
-  if ttl <= 0 then
-    return {seq, 0, 0}
+  return {seq, 0, retain(S, K, rec, seq, giveback, now)}
+end
+
+-- reoffer ends delivery d (its record gone) and offers its event again.
+local function reoffer(d)
+  local f = finish(d)
+  if not f[1] then
+    stat('expired') -- the record outlived its keep time
+    return
   end
-  if giveback then
-    local cur = redis.call('GET', retained)
-    if cur then
-      local q = tonumber(string.match(cur, '^{"q":(%d+),'))
-      if q and q > seq then
-        return {seq, 0, 0}
-      end
-    end
-  end
-  redis.call('SET', retained, msg, 'PX', ttl)
-  return {seq, 0, 1}
+  offer(f[2], f[3], f[1], tonumber(f[4]), true)
 end
 `
 
-// signalScript: KEYS waiters, retained, seq; ARGV prefix, message tail
-// (the message without its leading {"q":SEQ,), ttl ms. Returns {seq,
-// processes published to, retained 0|1}.
-var signalScript = redis.NewScript(offer + `
-local seq = redis.call('INCR', KEYS[3])
-return offer(KEYS[1], KEYS[2], ARGV[1], seq, '{"q":' .. seq .. ',' .. ARGV[2], tonumber(ARGV[3]), false)
+// signalScript: ARGV scope S, key K, body. Returns {seq, waiters reached,
+// retained 0|1}.
+var signalScript = redis.NewScript(prelude + `
+local S, K, body = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+local seq = redis.call('HINCRBY', P .. ':ctr', 's', 1)
+stat('signals')
+return offer(S, K, seq .. '\n' .. body, seq, false)
 `)
 
-// registerScript: KEYS waiters, retained; ARGV process ID. Takes the
-// retained event (returns it) or counts one more waiter (returns nil).
-var registerScript = redis.NewScript(`
-local r = redis.call('GETDEL', KEYS[2])
-if r then
-  return r
+// registerScript: ARGV scope S, key K, process ID, waiter IDs... Takes the
+// retained event of K for the waiters (returns a delivery "d\n\nrecord",
+// in flight until acknowledged) or registers each waiter (returns nil).
+var registerScript = redis.NewScript(prelude + `
+local S, K, proc = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+local wids = {}
+for i = A + 3, #ARGV do
+  if redis.call('EXISTS', P .. ':ab:' .. ARGV[i]) == 0 then
+    wids[#wids + 1] = ARGV[i]
+  end -- else its waiter left before this ran (Redis was slow): skip it
 end
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if #wids == 0 then
+  return false
+end
+local rk = P .. ':r:' .. K
+local rec = redis.call('GET', rk)
+if rec then
+  redis.call('DEL', rk)
+  unindex(S, K)
+  local d = redis.call('HINCRBY', P .. ':ctr', 'd', 1)
+  inflight(d, rec, 1, S, K, seq_of(rec), now_ms(), wids)
+  return d .. '\n\n' .. rec
+end
+local wk = P .. ':w:' .. K
+for _, wid in ipairs(wids) do
+  redis.call('HSET', wk, wid, proc)
+end
+extend(wk, C.lease)
 return false
 `)
 
-// unregisterScript: KEYS waiters; ARGV process ID, count. Counts n waiters
-// fewer.
-var unregisterScript = redis.NewScript(`
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))
-if n <= 0 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+// ackScript: ARGV delivery d, waiters woken. A process answers a delivery:
+// woken > 0 ends it as delivered; when every process reached answers 0,
+// the event is offered again (given back: it never replaces a newer
+// retained event).
+var ackScript = redis.NewScript(prelude + `
+local d, woken = ARGV[A], tonumber(ARGV[A + 1])
+local fl = P .. ':fl:' .. d
+if redis.call('EXISTS', fl) == 0 then
+  return 0
+end
+if woken > 0 then
+  finish(d)
+  stat('delivered')
+  return 1
+end
+if redis.call('HINCRBY', fl, 'n', -1) > 0 then
+  return 0
+end
+reoffer(d)
+return 2
+`)
+
+// abandonScript: ARGV key K, waiter IDs... Removes the registrations of
+// waiters that left; a retained event one of them took without hearing
+// the answer is offered again. A tombstone makes a register script of the
+// same waiter that Redis runs later (queued behind a stall) do nothing,
+// so the two commute. Returns how many events were offered again.
+var abandonScript = redis.NewScript(prelude + `
+local K = ARGV[A]
+local n = 0
+for i = A + 1, #ARGV do
+  redis.call('HDEL', P .. ':w:' .. K, ARGV[i])
+  redis.call('SET', P .. ':ab:' .. ARGV[i], 1, 'PX', C.lease)
+  local tk = P .. ':tk:' .. ARGV[i]
+  local d = redis.call('GET', tk)
+  if d then
+    redis.call('DEL', tk)
+    if redis.call('EXISTS', P .. ':fl:' .. d) == 1 then
+      reoffer(d)
+      n = n + 1
+    end
+  end
 end
 return n
 `)
 
-// ackScript: KEYS waiters, retained, pend; ARGV prefix, process ID, woken,
-// message, seq, ttl ms. A process reports how many of its waiters signal
-// seq woke. Once some process woke one, nobody gives the event back; if
-// every process reports none, the last one offers it again.
-var ackScript = redis.NewScript(offer + `
-local woken = tonumber(ARGV[3])
-if woken > 0 then
-  local n = redis.call('HINCRBY', KEYS[1], ARGV[2], -woken)
-  if n <= 0 then
-    redis.call('HDEL', KEYS[1], ARGV[2])
+// redeliverScript: ARGV grace ms. Offers again the deliveries no process
+// answered by their deadline. A delivery first found late gets grace more,
+// so that answers queued behind a Redis stall run before it is re-offered.
+// Returns how many were offered again.
+var redeliverScript = redis.NewScript(prelude + `
+local grace = tonumber(ARGV[A])
+local now = now_ms()
+local n = 0
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. ':fld', '-inf', now, 'LIMIT', 0, 100)) do
+  local fl = P .. ':fl:' .. d
+  if redis.call('EXISTS', fl) == 1 and redis.call('HSETNX', fl, 'late', 1) == 1 then
+    redis.call('ZADD', P .. ':fld', now + grace, d)
+  else
+    reoffer(d)
+    n = n + 1
   end
-  redis.call('DEL', KEYS[3])
-  return {0, 0, 0}
 end
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  return {0, 0, 0}
-end
-if redis.call('DECR', KEYS[3]) > 0 then
-  return {0, 0, 0}
-end
-redis.call('DEL', KEYS[3])
-return offer(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[5]), ARGV[4], tonumber(ARGV[6]), true)
+return n
 `)
 
-// syncScript: KEYS waiters; ARGV process ID, count. Sets this process's
-// waiter count after a reconnect (Redis may have restarted empty).
-var syncScript = redis.NewScript(`
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
+// statsScript returns the shared counters: signals, delivered, expired,
+// replaced, evicted, and the number of events retained now.
+var statsScript = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[1], 'signals', 'delivered', 'expired', 'replaced', 'evicted')
+s[6] = redis.call('HGET', KEYS[2], 'n')
+for i = 1, 6 do s[i] = tonumber(s[i] or '0') end
+return s
 `)

@@ -1,0 +1,264 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventcoord/eventcoord"
+	"github.com/eventcoord/eventcoord/internal/redistest"
+)
+
+// A child process is this test binary run with childEnv set: a process
+// with one waiter that the test can freeze and kill, as a crash would.
+const (
+	childEnv     = "REDISBUS_TEST_CHILD_REDIS"
+	childNameEnv = "REDISBUS_TEST_CHILD_NAME"
+	childLease   = time.Second
+)
+
+func withLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
+
+// child waits on name until the event arrives or it is killed.
+func child(addr, name string) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	bus, err := New(context.Background(), rdb, withLease(childLease))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	_, err = bus.Events().Wait(context.Background(), name)
+	fmt.Fprintln(os.Stderr, "child: Wait returned", err)
+	os.Exit(3)
+}
+
+// startChild starts a child process waiting on name and returns once its
+// waiter is registered in Redis.
+func startChild(t *testing.T, srv *redistest.Server, name string) *os.Process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+srv.Addr, childNameEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	var once sync.Once
+	kill := func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(kill)
+	awaitRegistered(t, srv, "", name, 1)
+	return cmd.Process
+}
+
+func kill(t *testing.T, p *os.Process) {
+	t.Helper()
+	require.NoError(t, p.Kill())
+	_, _ = p.Wait()
+}
+
+func TestDeadProcessIsNoDelivery(t *testing.T) { // S2, S3
+	srv := redistest.Start(t)
+	b := newBus(t, srv)
+	kill(t, startChild(t, srv, "orphan"))
+
+	// Its registration is still in Redis, but a PUBLISH that reaches no
+	// subscriber is no delivery: the signal is retained.
+	r, err := b.Events().Signal(testCtx(t), "orphan", eventcoord.Data{"k": 1})
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.Woken)
+	assert.True(t, r.Retained)
+	awaitRegistered(t, srv, "", "orphan", 0)
+	ev, err := b.Events().Wait(testCtx(t), "orphan")
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+}
+
+func TestDeadProcessRegistrationsExpire(t *testing.T) {
+	srv := redistest.Start(t)
+	kill(t, startChild(t, srv, "used-once"))
+	rdb := srv.Client()
+	require.Eventually(t, func() bool {
+		return rdb.Exists(context.Background(), DefaultPrefix+":w:"+(&Bus{}).key("", "used-once")).Val() == 0
+	}, 20*time.Second, 10*time.Millisecond, "the dead process's registration outlives its lease")
+}
+
+func TestDeliveryToAProcessThatDiesIsOfferedAgain(t *testing.T) { // S3
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithRedeliver(200*time.Millisecond))
+	p := startChild(t, srv, "frozen")
+	// Frozen, the child's socket still takes the message: Redis counts a
+	// delivery, which the child never answers.
+	require.NoError(t, p.Signal(syscall.SIGSTOP))
+	r, err := b.Events().Signal(testCtx(t), "frozen", eventcoord.Data{"code": "42"})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Woken)
+	kill(t, p)
+
+	ev, err := b.Events().Wait(testCtx(t), "frozen")
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+	assert.Equal(t, "42", ev.Data["code"])
+	awaitSettled(t, srv)
+}
+
+func TestWaitAndSignalEndInTimeWhileRedisStalls(t *testing.T) {
+	srv := redistest.StartWith(t, redistest.Options{Debug: true})
+	b := newBus(t, srv, WithTimeout(300*time.Millisecond))
+	stalled := make(chan error, 1)
+	go func() { stalled <- srv.Stall(context.Background(), 5*time.Second) }()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	require.Eventually(t, func() bool { // stalled: PING goes unanswered
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		return rdb.Ping(ctx).Err() != nil
+	}, 10*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := b.Events().Wait(ctx, "during-stall")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	_, err = b.Events().Signal(context.Background(), "during-stall", eventcoord.Data{})
+	assert.ErrorIs(t, err, eventcoord.ErrUnavailable)
+	select {
+	case <-stalled:
+		t.Fatal("the stall ended before the wait and the signal did: they waited for Redis")
+	default:
+	}
+	require.NoError(t, <-stalled)
+
+	// Once Redis answers, the waiter that left leaves no registration.
+	awaitRegistered(t, srv, "", "during-stall", 0)
+	awaitSettled(t, srv)
+}
+
+func TestRedisRestartDeliversOrRetainsEveryTime(t *testing.T) { // S1, S3
+	srv := redistest.Start(t) // append-only, fsync each second, as the README sets it up
+	a, b := newBus(t, srv), newBus(t, srv)
+	for i := range 10 {
+		name := fmt.Sprint("restart-", i)
+		got := make(chan error, 1)
+		var ev eventcoord.Event
+		go func() {
+			var err error
+			ev, err = a.Events().Wait(testCtx(t), name)
+			got <- err
+		}()
+		awaitRegistered(t, srv, "", name, 1)
+		srv.Restart()
+		// Signals retried every 5 ms until one is accepted; each carries
+		// the same data, so whichever Redis ran is the one to get.
+		require.Eventually(t, func() bool {
+			_, err := b.Events().Signal(testCtx(t), name, eventcoord.Data{"i": i})
+			return err == nil
+		}, 20*time.Second, 5*time.Millisecond)
+		select {
+		case err := <-got:
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprint(i), fmt.Sprint(ev.Data["i"]), "run %d", i)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: the waiter never got the signal accepted after the restart", i)
+		}
+	}
+}
+
+func TestLeftWaitersLeaveNothingInRedis(t *testing.T) { // S3, S4
+	srv := redistest.Start(t)
+	a, b := newBus(t, srv), newBus(t, srv)
+	names := []string{"n0", "n1", "n2", "n3"}
+	stop := make(chan struct{})
+	var g errgroup.Group
+	for i := range 40 {
+		g.Go(func() error {
+			for {
+				select {
+				case <-stop:
+					return nil
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+i%10)*time.Millisecond)
+				_, err := a.Events().Wait(ctx, names[i%len(names)])
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					return err
+				}
+			}
+		})
+	}
+	for i := range 400 {
+		_, err := b.Events().Signal(testCtx(t), names[i%len(names)], eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	close(stop)
+	require.NoError(t, g.Wait())
+
+	awaitSettled(t, srv)
+	rdb := srv.Client()
+	require.Eventually(t, func() bool {
+		keys, err := rdb.Keys(context.Background(), DefaultPrefix+":w:*").Result()
+		return err == nil && len(keys) == 0
+	}, 20*time.Second, time.Millisecond, "registrations of waiters that left stay in Redis")
+	assert.Equal(t, 0, a.Stats().Waiters)
+	s := b.Stats()
+	assert.Equal(t, uint64(400), s.Signals)
+	assert.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted, "S3 over Redis: %+v", s)
+}
+
+func TestRetainedEventsAreBoundedPerScope(t *testing.T) { // S10
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithMaxRetained(30), WithMaxRetainedPerScope(20), WithMaxRetainedBytesPerScope(64<<10))
+	ctx := testCtx(t)
+	for i := range 5 {
+		_, err := b.Scope("quiet").Signal(ctx, fmt.Sprint("q", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	for i := range 100 { // a flood: only its own oldest are evicted
+		_, err := b.Scope("flood").Signal(ctx, fmt.Sprint("f", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	s := b.Stats()
+	assert.Equal(t, 25, s.Retained)
+	assert.Equal(t, uint64(80), s.Evicted)
+	for i := range 5 {
+		ev, err := b.Scope("quiet").Wait(ctx, fmt.Sprint("q", i))
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), fmt.Sprint(ev.Data["i"]))
+	}
+	ev, err := b.Scope("flood").Wait(ctx, "f99")
+	require.NoError(t, err, "the newest of the flood is kept")
+	assert.Equal(t, "99", fmt.Sprint(ev.Data["i"]))
+
+	// Bytes: 8 KiB events against a 64 KiB scope bound keep at most 7 or 8.
+	big := string(make([]byte, 8<<10))
+	for i := range 20 {
+		_, err := b.Scope("big").Signal(ctx, fmt.Sprint("b", i), eventcoord.Data{"pad": big})
+		require.NoError(t, err)
+	}
+	n, err := srv.Client().ZScore(ctx, DefaultPrefix+":rsb", scopeKey("big")).Result()
+	require.NoError(t, err)
+	assert.LessOrEqual(t, n, float64(64<<10))
+	assert.Greater(t, n, float64(48<<10))
+
+	// Overall: the scope holding the most pays, not the quiet one.
+	for i := range 5 {
+		_, err := b.Scope("quiet").Signal(ctx, fmt.Sprint("q", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	for i := range 40 {
+		_, err := b.Scope("flood").Signal(ctx, fmt.Sprint("g", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	for i := range 5 {
+		_, err := b.Scope("quiet").Wait(ctx, fmt.Sprint("q", i))
+		require.NoError(t, err, "the quiet scope lost q%d to the flood", i)
+	}
+	s = b.Stats()
+	assert.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted, "S3 over Redis: %+v", s)
+}
