@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventcoord/eventcoord"
 	"github.com/eventcoord/eventcoord/httpapi"
+	"github.com/eventcoord/eventcoord/redisbus"
 )
 
 // config is eventd's configuration: flags, with environment variables for
@@ -26,6 +27,8 @@ type config struct {
 	logFormat string
 	logLevel  slog.Level
 	redisURL  string
+
+	redisTimeout time.Duration
 
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
@@ -43,6 +46,7 @@ var envOf = map[string]string{
 	"log-format":     "EVENTD_LOG_FORMAT",
 	"log-level":      "EVENTD_LOG_LEVEL",
 	"redis":          "EVENTD_REDIS_URL",
+	"redis-timeout":  "EVENTD_REDIS_TIMEOUT",
 	"header-timeout": "EVENTD_HEADER_TIMEOUT",
 	"body-timeout":   "EVENTD_BODY_TIMEOUT",
 	"shutdown-grace": "EVENTD_SHUTDOWN_GRACE",
@@ -71,6 +75,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "time a client has to send its request body")
 	fs.DurationVar(&cfg.grace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long requests in progress may take before they are cut off")
 	fs.StringVar(&cfg.redisURL, "redis", "", "redis://host:port/db to coordinate with other eventd processes through Redis; none: in memory")
+	fs.DurationVar(&cfg.redisTimeout, "redis-timeout", redisbus.DefaultTimeout, "with -redis: bound on each Redis call; a signal Redis does not answer in time gets 503")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eventd [flags]\n\nServes Anchor Browser's Event Coordination API.\nEach flag can also be set by the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -115,6 +120,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, errors.New("-header-timeout, -body-timeout and -shutdown-grace must be positive")
 	case cfg.retention < 0:
 		return config{}, fmt.Errorf("-retention %v: want zero or more", cfg.retention)
+	case cfg.redisTimeout <= 0:
+		return config{}, fmt.Errorf("-redis-timeout %v: want a positive duration", cfg.redisTimeout)
 	}
 	if len(cfg.keys) == 0 && !loopback(cfg.addr) {
 		return config{}, fmt.Errorf("refusing to listen on %s without API keys: anyone who can reach it could read and signal events; "+

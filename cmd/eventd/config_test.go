@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventcoord/eventcoord/redisbus"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -23,6 +25,7 @@ func TestDefaultsAreOpenLocalMode(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, cfg.maxWait)
 	assert.Equal(t, int64(1<<20), cfg.maxBody)
 	assert.Equal(t, 5*time.Minute, cfg.retention)
+	assert.Equal(t, redisbus.DefaultTimeout, cfg.redisTimeout)
 }
 
 func TestFlagsBeatEnvironment(t *testing.T) {
@@ -59,6 +62,7 @@ func TestBadConfigIsAnError(t *testing.T) {
 		{"-max-wait", "0s"}, {"-max-body", "-1"}, {"-retention", "-1s"},
 		{"-log-format", "xml"}, {"-log-level", "loud"}, {"-nope"}, {"extra"},
 		{"-api-keys-file", "/does/not/exist"}, {"-shutdown-grace", "0s"}, {"-header-timeout", "-1s"},
+		{"-redis-timeout", "0s"},
 	} {
 		_, err := parseConfig(args, env(nil), io.Discard)
 		assert.Error(t, err, "%q", args)
