@@ -16,6 +16,7 @@ import (
 func (b *Bus) janitor() {
 	t := time.NewTicker(b.opts.tick)
 	defer t.Stop()
+	var renewed time.Time
 	for {
 		tick := false
 		select {
@@ -28,8 +29,11 @@ func (b *Bus) janitor() {
 		ctx, cancel := context.WithTimeout(b.run, b.opts.timeout)
 		b.unregister(ctx)
 		b.reregister(ctx)
-		if tick {
+		if tick && time.Since(renewed) >= b.opts.lease/3 {
 			b.renew(ctx)
+			renewed = time.Now()
+		}
+		if tick {
 			if _, err := redeliverScript.Run(ctx, b.rdb, []string{b.prefix + ":fld"}, b.args(max(b.opts.tick, time.Second).Milliseconds())...).Result(); err != nil {
 				b.warn("offering late deliveries again failed", err)
 			}
