@@ -28,7 +28,7 @@ var (
 	settleFlag   = flag.Duration("chaos.settle", 15*time.Second, "the quiet period after traffic, before Redis is inspected and drained")
 	slackFlag    = flag.Duration("chaos.slack", 2*time.Second, "how long past its timeout a wait may take to answer")
 	faultsFlag   = flag.String("chaos.faults", "all", "faults to inject: all, none, or a comma-separated list of "+strings.Join(allFaults, ", "))
-	clientsFlag  = flag.Int("chaos.clients", 12, "concurrent clients")
+	clientsFlag  = flag.Int("chaos.clients", 16, "concurrent clients")
 	replicasFlag = flag.Int("chaos.replicas", 3, "eventd processes")
 )
 

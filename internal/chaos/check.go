@@ -49,7 +49,7 @@ type Verdict struct {
 
 // Reasons a missing signal is excused.
 const (
-	ExcusedIndeterminate = "an indeterminate wait on its key and name overlapped it"
+	ExcusedIndeterminate = "an indeterminate wait on its key and name may have taken it"
 	ExcusedCounted       = "replaced, expired or evicted (eventd's counters)"
 )
 
@@ -81,7 +81,8 @@ type keyName struct{ key, name string }
 //  1. Every accepted signal is returned by a wait, or by the final drain,
 //     or excused: an indeterminate wait (transport error, client-cancelled,
 //     503, other 5xx) on the same key and name that started before the
-//     drain and ended after the signal started may have taken it; or
+//     drain and ended after the signal started may have taken it, each
+//     such wait one signal at most (it returns one event); or
 //     eventd's replaced+expired+evicted counters cover it, and a later
 //     accepted signal on the same key and name exists that could have
 //     replaced it. The counters excuse at most their total, earliest
@@ -156,6 +157,7 @@ func Check(h *History, cfg Config) *Verdict {
 	var candidates []Loss // missing, not excused by an indeterminate wait
 	for kn, sigs := range accepted {
 		slices.SortFunc(sigs, func(a, b *Op) int { return cmpDur(a.Start, b.Start) })
+		var missing []Loss
 		for i, s := range sigs {
 			waits := returned[s.OpID]
 			delivered, final := false, false
@@ -173,18 +175,18 @@ func Check(h *History, cfg Config) *Verdict {
 				v.FinallyRetained++
 				continue
 			}
-			if overlapped(indeterminate[kn], s, drainStart) {
-				v.Excused[ExcusedIndeterminate]++
-				continue
-			}
 			// A later signal is one that may have run after it in Redis:
 			// it ended after this one started.
 			later := i < len(sigs)-1 // a signal that started no earlier
 			for j := 0; j < i && !later; j++ {
 				later = sigs[j].End > s.Start
 			}
-			candidates = append(candidates, Loss{Signal: *s, Replaceable: later})
+			missing = append(missing, Loss{Signal: *s, Replaceable: later})
 		}
+		n := len(missing)
+		missing = excuseIndeterminate(missing, indeterminate[kn], drainStart)
+		v.Excused[ExcusedIndeterminate] += n - len(missing)
+		candidates = append(candidates, missing...)
 	}
 	slices.SortFunc(candidates, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
 	budget := h.Counters.Total()
@@ -205,16 +207,38 @@ func Check(h *History, cfg Config) *Verdict {
 	return v
 }
 
-// overlapped reports whether one of waits (indeterminate ones on the
-// signal's key and name) started before the drain and ended after s
-// started, so it may have taken s and lost it with its answer.
-func overlapped(waits []*Op, s *Op, drainStart time.Duration) bool {
+// excuseIndeterminate returns the missing signals (of one key and name,
+// in order of start) that the indeterminate waits on that key and name
+// cannot account for. A wait may have taken a signal if it started before
+// the drain and ended after the signal started; it returns one event, so
+// it accounts for one signal at most. The sets of waits that may have
+// taken each signal are nested (the later a signal starts, the fewer), so
+// matching the latest signals first finds the largest matching; and it
+// leaves the earliest unmatched, which are the ones a later signal may
+// have replaced.
+func excuseIndeterminate(missing []Loss, waits []*Op, drainStart time.Duration) []Loss {
+	var ends []time.Duration
 	for _, w := range waits {
-		if w.Start < drainStart && w.End > s.Start {
-			return true
+		if w.Start < drainStart {
+			ends = append(ends, w.End)
 		}
 	}
-	return false
+	slices.SortFunc(ends, func(a, b time.Duration) int { return cmpDur(b, a) }) // latest end first
+	var left []Loss
+	free, j := 0, 0
+	for i := len(missing) - 1; i >= 0; i-- {
+		s := missing[i].Signal
+		for ; j < len(ends) && ends[j] > s.Start; j++ {
+			free++
+		}
+		if free > 0 {
+			free--
+			continue
+		}
+		left = append(left, missing[i])
+	}
+	slices.Reverse(left)
+	return left
 }
 
 func derefs(ops []*Op) []Op {

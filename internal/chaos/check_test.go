@@ -80,9 +80,10 @@ func TestCheckExcusesALossAnIndeterminateWaitMayHaveTaken(t *testing.T) {
 		assert.Equal(t, 1, v.Excused[ExcusedIndeterminate], o)
 	}
 	// ... but not one that ended before the signal began, nor one on
-	// another name, nor a 4xx.
+	// another name, nor a 4xx, nor a refused connection.
 	v := check(
 		with(wait("", 0, 90), func(w *Op) { w.Outcome = Transport }),
+		with(wait("", 50, 120), func(w *Op) { w.Outcome = Refused }),
 		with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Name = Transport, "b" }),
 		with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Status = OtherStatus, 429 }),
 		sig("s1", 100, 110),
@@ -91,6 +92,26 @@ func TestCheckExcusesALossAnIndeterminateWaitMayHaveTaken(t *testing.T) {
 	// A 5xx is indeterminate.
 	v = check(with(wait("", 50, 120), func(w *Op) { w.Outcome, w.Status = OtherStatus, 502 }), sig("s1", 100, 110))
 	assert.True(t, v.OK(), v.Summary())
+}
+
+func TestCheckExcusesOneSignalPerIndeterminateWait(t *testing.T) {
+	cancelled := func(start, end int) Op {
+		return with(wait("", start, end), func(w *Op) { w.Outcome, w.OpID = Cancelled, "" })
+	}
+	// Two signals vanish while one wait was cut off: it returns one event,
+	// so it accounts for one of them only.
+	v := check(cancelled(0, 500), with(sig("s1", 100, 110), func(o *Op) { o.Woken = 1 }), sig("s2", 200, 210))
+	require.Len(t, v.Lost, 1, v.Summary())
+	assert.Equal(t, 1, v.Excused[ExcusedIndeterminate])
+	assert.Equal(t, "s1", v.Lost[0].Signal.OpID, "the earliest is left, for a later signal may have replaced it")
+
+	// Two such waits account for both; the one that ended before s2 began
+	// can only have taken s1, and the matching finds that.
+	v = check(cancelled(0, 150), cancelled(50, 500), sig("s1", 100, 110), sig("s2", 200, 210))
+	assert.True(t, v.OK(), v.Summary())
+	assert.Equal(t, 2, v.Excused[ExcusedIndeterminate])
+	v = check(cancelled(0, 150), cancelled(50, 160), sig("s1", 100, 110), sig("s2", 200, 210))
+	assert.Len(t, v.Lost, 1, "neither wait was there when s2 began: %s", v.Summary())
 }
 
 func TestCheckExcusesReplacedSignalsOnlyAsFarAsTheCountersGo(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -153,6 +154,8 @@ func (d *driver) outcome(o *Op, ctx context.Context, status int, raw []byte, err
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errLeft):
 		o.Outcome, o.Err = Cancelled, errLeft.Error()
+	case err != nil && refused(err):
+		o.Outcome, o.Err = Refused, err.Error()
 	case err != nil:
 		o.Outcome, o.Err = Transport, err.Error()
 	case status == http.StatusOK:
@@ -164,6 +167,13 @@ func (d *driver) outcome(o *Op, ctx context.Context, status int, raw []byte, err
 	default:
 		o.Outcome, o.Err = OtherStatus, string(raw)
 	}
+}
+
+// refused reports whether err is a failure to connect, so that the request
+// never reached a server.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // post sends body to path on a replica with API key key, and returns the

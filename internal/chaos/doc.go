@@ -29,7 +29,8 @@
 //  1. Every accepted signal (200) was returned by a wait or by the drain,
 //     or is excused: an indeterminate wait on its key and name (transport
 //     error, client-cancelled, 503, 5xx) overlapped it and may have taken it
-//     with its lost answer; or eventd's Redis-wide counters
+//     with its lost answer, each such wait one signal at most since a wait
+//     returns one event; or eventd's Redis-wide counters
 //     eventcoord_signal_outcomes_total{outcome="replaced"|"expired"|"evicted"}
 //     add up to at least the number of such losses, and each has a later
 //     accepted signal on its key and name. A signal whose sender got an

@@ -31,11 +31,12 @@ const (
 	TimedOut                   // 408: a wait that got no event
 	Unavailable                // 503: the event store was unavailable (or the server shutting down)
 	OtherStatus                // any other HTTP status; see Op.Status
-	Transport                  // no HTTP answer: connection refused or reset, bad body, client deadline
+	Transport                  // no HTTP answer: connection reset, bad body, client deadline
 	Cancelled                  // the client gave up on purpose (a disconnect mid-wait)
+	Refused                    // the connection was refused: the request never reached a server
 )
 
-var outcomeNames = [...]string{"ok", "408", "503", "other status", "transport error", "client-cancelled"}
+var outcomeNames = [...]string{"ok", "408", "503", "other status", "transport error", "client-cancelled", "refused"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -77,7 +78,7 @@ type Op struct {
 
 // Indeterminate reports whether a wait's outcome leaves open whether it
 // took an event: the event may have been handed to the request and lost
-// with its answer.
+// with its answer. A refused connection is determinate: nothing was sent.
 func (o Op) Indeterminate() bool {
 	switch o.Outcome {
 	case Transport, Cancelled, Unavailable:
