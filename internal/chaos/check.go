@@ -43,9 +43,23 @@ type Verdict struct {
 	Late            []Op        // waits that took longer than their timeout plus the slack
 	Early           []Op        // 408s before the timeout had passed
 
+	// Notes: suspect, not failures, because the history cannot prove them.
+	Stranded []Pair // a 408 wait that was surely registered when a signal ran (S1)
+	SeqBack  []Pair // a signal that got a smaller Seq than one that ended before it began (S6)
+
 	h   *History
 	cfg Config
 }
+
+// Pair is a wait or a signal (First) that a Signal makes suspect.
+type Pair struct{ First, Signal Op }
+
+// Margins of the notes: time for a wait to register after it was sent or
+// after a fault healed, and for a signal's event to reach a waiter.
+const (
+	registerMargin = time.Second
+	deliverMargin  = 250 * time.Millisecond
+)
 
 // Reasons a missing signal is excused.
 const (
@@ -199,12 +213,66 @@ func Check(h *History, cfg Config) *Verdict {
 		v.Lost = append(v.Lost, c)
 	}
 
+	v.notes(accepted)
 	slices.SortFunc(v.Foreign, byStart)
 	slices.SortFunc(v.Acausal, byStart)
 	slices.SortFunc(v.Late, byStart)
 	slices.SortFunc(v.Early, byStart)
 	slices.SortFunc(v.Duplicates, func(a, b Duplicate) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
 	return v
+}
+
+// notes finds what the history suggests but cannot prove:
+//
+//   - Stranded: a wait answered 408 although an accepted signal on its key
+//     and name started at least registerMargin after the wait did and
+//     after every fault that overlapped them had healed, and ended at
+//     least deliverMargin before the wait did. Such a wait was, barring a
+//     slower registration than the margin, registered when the signal ran,
+//     so S1 says it should have returned an event.
+//   - SeqBack: an accepted signal whose Seq is not larger than that of a
+//     signal that ended before it began. With appendfsync always Redis
+//     keeps the counter across a crash, so S6 says it grows.
+func (v *Verdict) notes(accepted map[keyName][]*Op) {
+	healed := func(from, to time.Duration) time.Duration { // the end of the last fault overlapping [from, to]
+		var end time.Duration
+		for _, f := range v.h.Faults {
+			if f.Start < to && f.End > from && f.End > end {
+				end = f.End
+			}
+		}
+		return end
+	}
+	for _, w := range v.h.Ops {
+		if w.Kind != Wait || w.Outcome != TimedOut || w.Final {
+			continue
+		}
+		for _, s := range accepted[keyName{w.Key, w.Name}] {
+			if s.Start > w.Start+registerMargin && s.End+deliverMargin < w.End && s.Start > healed(w.Start, s.Start)+registerMargin {
+				v.Stranded = append(v.Stranded, Pair{First: w, Signal: *s})
+				break
+			}
+		}
+	}
+	var all []*Op
+	for _, sigs := range accepted {
+		all = append(all, sigs...)
+	}
+	byEnd := slices.Clone(all)
+	slices.SortFunc(all, func(a, b *Op) int { return cmpDur(a.Start, b.Start) })
+	slices.SortFunc(byEnd, func(a, b *Op) int { return cmpDur(a.End, b.End) })
+	var top *Op // the signal with the largest Seq among those that ended before
+	j := 0
+	for _, s := range all {
+		for ; j < len(byEnd) && byEnd[j].End < s.Start; j++ {
+			if top == nil || byEnd[j].Seq > top.Seq {
+				top = byEnd[j]
+			}
+		}
+		if top != nil && s.Seq <= top.Seq {
+			v.SeqBack = append(v.SeqBack, Pair{First: *top, Signal: *s})
+		}
+	}
 }
 
 // excuseIndeterminate returns the missing signals (of one key and name,
@@ -309,6 +377,7 @@ func (v *Verdict) Summary() string {
 		len(v.Lost), replaceable, h.Counters.Replaced, h.Counters.Expired, h.Counters.Evicted)
 	fmt.Fprintf(&b, "duplicates: %d, foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
 		len(v.Duplicates), len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
+	fmt.Fprintf(&b, "notes (suspect, not failures): stranded waits (S1): %d, Seq going back (S6): %d\n", len(v.Stranded), len(v.SeqBack))
 	q := h.Quiet
 	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d", q.IdleFor, q.Publishes)
 	for _, p := range sortedKeys(q.Leftover) {
@@ -356,6 +425,17 @@ func (v *Verdict) Summary() string {
 	list("ACAUSAL", v.Acausal)
 	list("LATE", v.Late)
 	list("EARLY", v.Early)
+	pairs := func(title, why string, ps []Pair) {
+		for i, p := range ps {
+			if i == maxListed/2 {
+				fmt.Fprintf(&b, "... and %d more\n", len(ps)-i)
+				break
+			}
+			fmt.Fprintf(&b, "%s %s\n    %s %s\n", title, p.First, why, p.Signal)
+		}
+	}
+	pairs("STRANDED?", "though registered when", v.Stranded)
+	pairs("SEQ BACK?", "before", v.SeqBack)
 	return b.String()
 }
 

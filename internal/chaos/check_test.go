@@ -189,3 +189,27 @@ func TestCheckCatchesLeftoversAndPublishes(t *testing.T) {
 	h.Quiet.Publishes = 10
 	assert.False(t, Check(h, Config{}).OK())
 }
+
+func TestCheckNotesStrandedWaitsAndSeqGoingBack(t *testing.T) {
+	long := func(start int) Op {
+		return with(timedOut(start), func(o *Op) { o.Timeout, o.End = 3*time.Second, o.Start+3*time.Second })
+	}
+	s := func(id string, start int, seq uint64) Op {
+		return with(sig(id, start, start+10), func(o *Op) { o.Seq, o.Retained = seq, true })
+	}
+	v := check(long(0), s("s1", 1500, 1), final("s1", 5000))
+	require.Len(t, v.Stranded, 1, "registered for 1.5 s, yet the signal was retained")
+	assert.True(t, v.OK(), "a note, not a failure")
+	assert.Contains(t, v.Summary(), "STRANDED?")
+
+	v = check(long(0), s("s1", 500, 1), final("s1", 5000))
+	assert.Empty(t, v.Stranded, "it may not have registered yet")
+	h := &History{Ops: []Op{long(0), s("s1", 1500, 1), final("s1", 5000)}, Faults: []Fault{{Kind: faultRedisKill, Start: 200 * ms, End: time.Second}}}
+	assert.Empty(t, Check(h, Config{Slack: time.Second}).Stranded, "it may not have registered again after the fault")
+
+	v = check(s("s1", 0, 5), s("s2", 100, 3), s("s3", 105, 4), final("s3", 5000))
+	require.Len(t, v.SeqBack, 2)
+	assert.Equal(t, "s2", v.SeqBack[0].Signal.OpID)
+	v = check(s("s1", 0, 5), with(s("s2", 5, 3), func(o *Op) { o.End = 20 * ms }), final("s2", 5000))
+	assert.Empty(t, v.SeqBack, "concurrent signals may take their Seqs in any order")
+}

@@ -46,4 +46,9 @@
 //     (registrations), eventcoord:fl:* (in-flight deliveries) or
 //     eventcoord:pend:* (the older protocol's in-flight records), and
 //     Redis ran no PUBLISH over its last two seconds.
+//
+// It also notes, without failing, what it suspects but cannot prove from
+// the clients' side: a 408 wait that must have been registered when a
+// signal on its name ran (S1), and a Seq smaller than one handed out
+// before the signal began (S6).
 package chaos
