@@ -160,7 +160,10 @@ func Check(h *History, cfg Config) *Verdict {
 			case w.End < s.Start:
 				v.Acausal = append(v.Acausal, *w)
 			}
-			retainedTaker = retainedTaker || w.Start > s.End
+			// Only an accepted signal ran before its answer: one whose
+			// sender got an error may still run later (queued behind a
+			// stall), and reach waiters that started after the error.
+			retainedTaker = retainedTaker || (s.Outcome == OK && w.Start > s.End)
 		}
 		if retainedTaker && len(waits) > 1 {
 			v.Duplicates = append(v.Duplicates, Duplicate{Signal: *s, Waits: derefs(waits)})

@@ -151,6 +151,12 @@ func TestCheckCatchesDuplicates(t *testing.T) {
 
 	v = check(wait("s1", 0, 115), wait("s1", 50, 112), sig("s1", 100, 110))
 	assert.True(t, v.OK(), "fan-out to two waiters: %s", v.Summary())
+
+	// A signal answered 503 may have run after its answer, queued behind a
+	// stall, and reached two waiters that started after the answer.
+	failed := with(sig("s1", 100, 110), func(o *Op) { o.Outcome, o.Status = Unavailable, 503 })
+	v = check(failed, wait("s1", 200, 310), wait("s1", 250, 310))
+	assert.True(t, v.OK(), "a failed signal ran late: %s", v.Summary())
 }
 
 func TestCheckCatchesForeignAndAcausalEvents(t *testing.T) {

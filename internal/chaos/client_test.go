@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,7 @@ const (
 	shortWaitMax  = 300 * time.Millisecond //
 	longWaitMax   = 3 * time.Second        // ... the other half up to this
 	maxPause      = 20 * time.Millisecond  // pacing between one client's operations
+	errorPause    = 100 * time.Millisecond // more after an error
 	signalLimit   = 10 * time.Second       // a signal's request is cut after this
 	waitOverLimit = 5 * time.Second        // a wait's request is cut this long after timeout+slack
 	maxOpsClient  = 200_000                // a bound on any client's loop
@@ -72,13 +74,18 @@ func (d *driver) client(ctx context.Context, id int, rng *rand.Rand, stop time.D
 			if rng.IntN(2) == 0 {
 				timeout = shortWaitMax + time.Duration(rng.Int64N(int64(longWaitMax-shortWaitMax)))
 			}
+			timeout = timeout.Truncate(time.Millisecond) // what timeoutMs can say
 			var leave time.Duration
 			if rng.Float64() < cancelShare {
 				leave = time.Duration(rng.Int64N(int64(timeout)))
 			}
 			ops = append(ops, d.wait(id, replica, key, name, timeout, leave))
 		}
-		time.Sleep(time.Duration(rng.Int64N(int64(maxPause)))) // pacing of the load
+		pause := time.Duration(rng.Int64N(int64(maxPause)))
+		if o := ops[len(ops)-1]; o.Outcome != OK && o.Outcome != TimedOut && o.Outcome != Cancelled {
+			pause += errorPause // a client that got an error backs off a little
+		}
+		time.Sleep(pause) // pacing of the load
 	}
 	return ops
 }
@@ -163,9 +170,9 @@ func (d *driver) outcome(o *Op, ctx context.Context, status int, raw []byte, err
 	case status == http.StatusRequestTimeout:
 		o.Outcome = TimedOut
 	case status == http.StatusServiceUnavailable:
-		o.Outcome, o.Err = Unavailable, string(raw)
+		o.Outcome, o.Err = Unavailable, strings.TrimSpace(string(raw))
 	default:
-		o.Outcome, o.Err = OtherStatus, string(raw)
+		o.Outcome, o.Err = OtherStatus, strings.TrimSpace(string(raw))
 	}
 }
 

@@ -36,10 +36,12 @@
 //     accepted signal on its key and name. A signal whose sender got an
 //     error may be missing; nothing else may.
 //  2. No wait returns an op of another key or name, or one whose signal had
-//     not started when the wait ended. An op that a wait started after the
-//     signal's answer returned can only have been the retained event, which
-//     exactly one wait consumes: no other wait may return it too (S2, S3,
-//     S6). Waits that started before the answer may all return it (S1).
+//     not started when the wait ended. An op of an accepted signal that a
+//     wait started after the signal's answer returned can only have been
+//     the retained event, which exactly one wait consumes: no other wait
+//     may return it too (S2, S3, S6). Waits that started before the answer
+//     may all return it (S1). (A signal answered with an error may have run
+//     later, behind a stall: this rule does not bind it.)
 //  3. Every wait ends within its timeout plus the slack; a 408 never comes
 //     before the timeout.
 //  4. After the quiet period, SCAN finds no keys eventcoord:w:*
