@@ -35,6 +35,7 @@ type Verdict struct {
 	Accepted        int // signals answered 200
 	Delivered       int // accepted signals returned by at least one wait (not the drain)
 	FinallyRetained int // accepted signals returned by the final drain only
+	Missing         int // accepted signals no wait returned, excused or not
 	Excused         map[string]int
 	Lost            []Loss      // accepted, missing and not excused
 	Duplicates      []Duplicate // returned more often than the rules allow
@@ -201,6 +202,7 @@ func Check(h *History, cfg Config) *Verdict {
 			missing = append(missing, Loss{Signal: *s, Replaceable: later})
 		}
 		n := len(missing)
+		v.Missing += n
 		missing = excuseIndeterminate(missing, indeterminate[kn], drainStart)
 		v.Excused[ExcusedIndeterminate] += n - len(missing)
 		candidates = append(candidates, missing...)
@@ -367,8 +369,9 @@ func (v *Verdict) Summary() string {
 	fmt.Fprintf(&b, "accepted signals: %d\n", v.Accepted)
 	fmt.Fprintf(&b, "  delivered:                 %7d\n", v.Delivered)
 	fmt.Fprintf(&b, "  finally retained:          %7d\n", v.FinallyRetained)
-	for _, k := range sortedKeys(v.Excused) {
-		fmt.Fprintf(&b, "  excused, %s: %d\n", k, v.Excused[k])
+	fmt.Fprintf(&b, "  missing:                   %7d\n", v.Missing)
+	for _, k := range []string{ExcusedIndeterminate, ExcusedCounted} {
+		fmt.Fprintf(&b, "    excused, %s: %d\n", k, v.Excused[k])
 	}
 	replaceable := 0
 	for _, l := range v.Lost {
@@ -376,7 +379,7 @@ func (v *Verdict) Summary() string {
 			replaceable++
 		}
 	}
-	fmt.Fprintf(&b, "  UNEXPLAINED LOSSES:        %7d (%d of them have a later signal that could have replaced them; counters: replaced %d, expired %d, evicted %d)\n",
+	fmt.Fprintf(&b, "    UNEXPLAINED LOSSES:      %7d (%d of them have a later signal that could have replaced them; counters: replaced %d, expired %d, evicted %d)\n",
 		len(v.Lost), replaceable, h.Counters.Replaced, h.Counters.Expired, h.Counters.Evicted)
 	fmt.Fprintf(&b, "duplicates: %d, foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
 		len(v.Duplicates), len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))

@@ -67,7 +67,7 @@ func TestCheckCatchesALostSignal(t *testing.T) {
 	require.Len(t, v.Lost, 1)
 	assert.Equal(t, "s1", v.Lost[0].Signal.OpID)
 	assert.Contains(t, v.Summary(), "LOST [")
-	assert.Contains(t, v.Summary(), "UNEXPLAINED LOSSES:              1")
+	assert.Contains(t, v.Summary(), "UNEXPLAINED LOSSES:            1")
 }
 
 func TestCheckExcusesALossAnIndeterminateWaitMayHaveTaken(t *testing.T) {
