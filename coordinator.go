@@ -3,6 +3,7 @@ package eventcoord
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,10 +11,20 @@ import (
 
 // Default values of a Coordinator made by New without options.
 const (
-	DefaultShards      = 64
-	DefaultRetention   = 5 * time.Minute
+	DefaultShards    = 64
+	DefaultRetention = 5 * time.Minute
+	// DefaultMaxRetained bounds the retained events of all scopes together.
 	DefaultMaxRetained = 10_000
-	maxShards          = 1 << 16
+	// DefaultMaxRetainedPerScope bounds one scope's retained events: by
+	// default a scope may fill the overall bound, and the scope holding
+	// the most pays when it is reached, so scopes stay apart all the same.
+	DefaultMaxRetainedPerScope = DefaultMaxRetained
+	// DefaultMaxRetainedBytes bounds the size (the length of the JSON
+	// encoding) of the retained events of all scopes together.
+	DefaultMaxRetainedBytes int64 = 64 << 20
+	// DefaultMaxRetainedBytesPerScope bounds one scope's retained bytes.
+	DefaultMaxRetainedBytesPerScope = DefaultMaxRetainedBytes
+	maxShards                       = 1 << 16
 )
 
 // Coordinator hands events from Signal to the goroutines blocked in Wait.
@@ -26,16 +37,16 @@ const (
 type Coordinator struct {
 	_ noCopy
 
-	shards      []shard
-	mask        uint64
-	seed        maphash.Seed
-	ttl         time.Duration
-	maxRetained int64
-	_           [64]byte // every call reads the fields above; keep Signal's writes below off their cache line
+	shards []shard
+	mask   uint64
+	seed   maphash.Seed
+	ttl    time.Duration
+	epoch  time.Time // when retained events expire is kept as the time since epoch
+	_      [64]byte  // every call reads the fields above; keep Signal's writes below off their cache line
 
-	seq           atomic.Uint64 // last Seq handed out
-	retainedTotal atomic.Int64  // retained events over all shards, for the bound
-	closeOnce     sync.Once
+	seq       atomic.Uint64 // last Seq handed out
+	ret       retention     // retained events by scope, for the bounds
+	closeOnce sync.Once
 }
 
 // key names an event: the same name in two scopes is two keys, and no name
@@ -47,21 +58,28 @@ type shard struct {
 	c      *Coordinator // read-only
 	mu     sync.Mutex
 	names  map[key]*batch // pending (waiters, not fired) or retained (fired, no holder); guarded by mu
-	oldest *batch         // retained events, oldest first; guarded by mu
-	newest *batch         // guarded by mu
 	timer  *time.Timer    // expires the oldest retained event; guarded by mu
 	armed  bool           // timer is pending; guarded by mu
 	closed bool           // guarded by mu
 
-	waiters  int      // blocked waiters; guarded by mu
-	retained int      // retained events; guarded by mu
-	count    counters // guarded by mu
+	waiters  int                   // blocked waiters; guarded by mu
+	retained int                   // retained events; guarded by mu
+	def      scopeList             // the default scope's retained events, oldest first; guarded by mu
+	scopes   map[string]*scopeList // other scopes' retained events, nil until needed; guarded by mu
+	count    counters              // guarded by mu
 
 	_ [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
 type counters struct {
 	signals, delivered, woken, expired, replaced, evicted uint64
+	evictedBy                                             [numEvictReasons]uint64 // evicted, by reason
+}
+
+// evict counts an eviction for reason. Call it with sh.mu held.
+func (sh *shard) evict(reason int) {
+	sh.count.evicted++
+	sh.count.evictedBy[reason]++
 }
 
 // batch is one event in the making, shared by every waiter it goes to.
@@ -77,10 +95,11 @@ type batch struct {
 	usedOwn bool  // own is taken
 	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
 
-	prev, next *batch    // retention list links
-	expires    time.Time // when a retained event expires
-	own        Waiter    // the first Waiter Register hands out for this batch
-	slab       []Waiter  // more unused Waiters for Register, allocated in chunks
+	prev, next *batch        // links of its scope's retention list in the shard (scopeList)
+	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
+	size       int64         // length of ev.Data's JSON encoding once measured, else -1
+	own        Waiter        // the first Waiter Register hands out for this batch
+	slab       []Waiter      // more unused Waiters for Register, allocated in chunks
 }
 
 // maxSlab bounds a chunk of Waiters: a Waiter kept after its batch is gone
@@ -112,7 +131,7 @@ var batches = sync.Pool{New: func() any { return new(batch) }}
 
 func newBatch(sh *shard, k key, ready chan struct{}) *batch {
 	b := batches.Get().(*batch)
-	b.ready, b.sh, b.key = ready, sh, k
+	b.ready, b.sh, b.key, b.size = ready, sh, k, -1
 	return b
 }
 
@@ -131,6 +150,19 @@ func (b *batch) recycle() {
 	batches.Put(b)
 }
 
+// discard recycles b, a retained event that leaves unclaimed (replaced,
+// expired or evicted), unless a Waiter from Register held it: any other
+// retained batch was born retained in Signal and never taken, so nothing
+// but the shard's maps and lists, which the caller has removed it from,
+// refers to it. Call it with the shard's mu held.
+func (b *batch) discard() {
+	if b.usedOwn {
+		return
+	}
+	*b = batch{}
+	batches.Put(b)
+}
+
 // closedChan is the ready channel of batches that are born fired, so that
 // retaining an event costs no channel.
 var closedChan = func() chan struct{} {
@@ -140,10 +172,16 @@ var closedChan = func() chan struct{} {
 }()
 
 // New returns a Coordinator configured by opts. Without options it has
-// DefaultShards shards and keeps up to DefaultMaxRetained unclaimed events
-// for DefaultRetention each.
+// DefaultShards shards and keeps unclaimed events for DefaultRetention
+// each, up to DefaultMaxRetained events and DefaultMaxRetainedBytes bytes
+// (and as many per scope: DefaultMaxRetainedPerScope and
+// DefaultMaxRetainedBytesPerScope).
 func New(opts ...Option) *Coordinator {
-	cfg := config{shards: DefaultShards, ttl: DefaultRetention, maxRetained: DefaultMaxRetained}
+	cfg := config{
+		shards: DefaultShards, ttl: DefaultRetention,
+		maxRetained: DefaultMaxRetained, maxRetainedPerScope: DefaultMaxRetainedPerScope,
+		maxRetainedBytes: DefaultMaxRetainedBytes, maxRetainedBytesPerScope: DefaultMaxRetainedBytesPerScope,
+	}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
@@ -152,15 +190,17 @@ func New(opts ...Option) *Coordinator {
 		n <<= 1
 	}
 	c := &Coordinator{
-		shards:      make([]shard, n),
-		mask:        uint64(n - 1),
-		seed:        maphash.MakeSeed(),
-		ttl:         cfg.ttl,
-		maxRetained: int64(cfg.maxRetained),
+		shards: make([]shard, n),
+		mask:   uint64(n - 1),
+		seed:   maphash.MakeSeed(),
+		ttl:    cfg.ttl,
+		epoch:  time.Now(),
 	}
+	c.ret.init(int64(cfg.maxRetained), cfg.maxRetainedBytes, int64(cfg.maxRetainedPerScope), cfg.maxRetainedBytesPerScope)
 	for i := range c.shards {
 		c.shards[i].c = c
 		c.shards[i].names = make(map[key]*batch)
+		c.shards[i].def.stat = &c.ret.def
 	}
 	return c
 }
@@ -204,7 +244,6 @@ func (c *Coordinator) Close() error {
 		for i := range c.shards {
 			c.shards[i].close()
 		}
-		c.retainedTotal.Store(0)
 	})
 	return nil
 }
@@ -226,27 +265,45 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 	}
 	now := time.Now()
 	sh := c.shardFor(k)
+	size := int64(-1) // measured only if the event is to be retained
 	sh.mu.Lock()
-	if sh.closed {
+	for {
+		if sh.closed {
+			sh.mu.Unlock()
+			return Receipt{}, ErrClosed
+		}
+		cur := sh.names[k]
+		if cur != nil && !cur.fired {
+			seq := c.seq.Add(1)
+			sh.count.signals++
+			n := sh.fire(cur, Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now})
+			ready := cur.ready // cur may be recycled once unlocked
+			sh.mu.Unlock()
+			close(ready) // outside the lock: waking is the costly part
+			return Receipt{Seq: seq, Woken: n}, nil
+		}
+		if size < 0 && c.ttl > 0 {
+			var small bool
+			if size, small = smallDataSize(data); !small {
+				// Measure a large event outside the lock, then look
+				// again: a waiter may have come meanwhile.
+				sh.mu.Unlock()
+				size = dataSize(data)
+				sh.mu.Lock()
+				continue
+			}
+		}
+		seq := c.seq.Add(1)
+		sh.count.signals++
+		b := newBatch(sh, k, closedChan)
+		b.ev, b.fired, b.size = Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}, true, size
+		retained, over := sh.retain(b, cur, now)
 		sh.mu.Unlock()
-		return Receipt{}, ErrClosed
+		if over && c.enforce(k.scope, k, seq) {
+			retained = false
+		}
+		return Receipt{Seq: seq, Retained: retained}, nil
 	}
-	seq := c.seq.Add(1)
-	sh.count.signals++
-	ev := Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}
-	cur := sh.names[k]
-	if cur != nil && !cur.fired {
-		n := sh.fire(cur, ev)
-		ready := cur.ready // cur may be recycled once unlocked
-		sh.mu.Unlock()
-		close(ready) // outside the lock: waking is the costly part
-		return Receipt{Seq: seq, Woken: n}, nil
-	}
-	b := newBatch(sh, k, closedChan)
-	b.ev, b.fired = ev, true
-	retained := sh.retain(b, cur, now)
-	sh.mu.Unlock()
-	return Receipt{Seq: seq, Retained: retained}, nil
 }
 
 func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
@@ -286,8 +343,8 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 	}
 	b := sh.names[k]
 	if b != nil && b.fired { // retained: w takes it unless it expired
-		sh.unlink(b)
-		if !b.expired(time.Now()) {
+		sh.unindex(b)
+		if !b.expired(c.since(time.Now())) {
 			delete(sh.names, k)
 			sh.count.delivered++
 			sh.count.woken++
@@ -299,6 +356,7 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 			return w, nil
 		}
 		sh.count.expired++
+		b.discard()
 		b = nil
 	}
 	if b == nil {
@@ -326,85 +384,67 @@ func (sh *shard) fire(b *batch, ev Event) int {
 	return n
 }
 
-// retain keeps the fired batch b as its key's retained event, as Signal
-// does for an event nobody waits for; cur is the key's retained event so
-// far, if any. It reports whether b is retained; if not, b was counted as
-// expired (retention off), replaced or evicted. Call it with sh.mu held and
-// no pending batch for b's key.
-func (sh *shard) retain(b, cur *batch, now time.Time) bool {
+// retain keeps the fired batch b, whose size is measured, as its key's
+// retained event, as Signal does for an event nobody waits for; cur is the
+// key's retained event so far, if any. It reports whether b is retained;
+// if not, b was counted as expired (retention off), replaced or evicted.
+// It also reports whether a bound on retained events is now exceeded: the
+// caller then calls enforce once it holds no lock. Call it with sh.mu held
+// and no pending batch for b's key.
+func (sh *shard) retain(b, cur *batch, now time.Time) (retained, over bool) {
 	c := sh.c
 	if c.ttl <= 0 {
 		sh.count.expired++
-		return false
+		b.discard()
+		return false, false
 	}
+	t := c.since(now)
 	if cur != nil {
 		switch {
-		case cur.expired(now):
+		case cur.expired(t):
 			sh.count.expired++
 		case cur.ev.Seq > b.ev.Seq: // b is an older event given back: keep the newer
 			sh.count.replaced++
-			return false
+			return false, false
 		default:
 			sh.count.replaced++
 		}
-		sh.unlink(cur)
 	}
-	b.expires = now.Add(c.ttl)
+	if reason := c.ret.tooLarge(b.size); reason >= 0 { // evicting others would not make room
+		if cur != nil {
+			sh.unindex(cur)
+			delete(sh.names, b.key)
+			cur.discard()
+		}
+		sh.evict(reason)
+		b.discard()
+		return false, false
+	}
+	b.expires = t + min(c.ttl, math.MaxInt64-t) // t ≥ 0: no overflow
 	b.holders = 0
-	sh.link(b)
+	if cur != nil {
+		over = sh.reindex(cur, b)
+		cur.discard()
+	} else {
+		over = sh.index(b)
+	}
 	sh.names[b.key] = b
-	if c.retainedTotal.Load() > c.maxRetained {
-		victim := sh.oldest // b at the latest
-		sh.unlink(victim)
-		delete(sh.names, victim.key)
-		sh.count.evicted++
-		return victim != b
-	}
-	return true
+	return true, over
 }
 
-// link appends b to sh's retention list, arming the expiry timer when b is
-// the only retained event. The caller puts b in sh.names.
-func (sh *shard) link(b *batch) {
-	b.prev, b.next = sh.newest, nil
-	if sh.newest != nil {
-		sh.newest.next = b
-	} else {
-		sh.oldest = b
-		sh.armExpiry(b.expires)
-	}
-	sh.newest = b
-	sh.retained++
-	sh.c.retainedTotal.Add(1)
-}
+// since returns the time from c's epoch to now, by the monotonic clock.
+func (c *Coordinator) since(now time.Time) time.Duration { return now.Sub(c.epoch) }
 
-// unlink removes b from sh's retention list. The caller updates sh.names.
-func (sh *shard) unlink(b *batch) {
-	if b.prev != nil {
-		b.prev.next = b.next
-	} else {
-		sh.oldest = b.next
-	}
-	if b.next != nil {
-		b.next.prev = b.prev
-	} else {
-		sh.newest = b.prev
-	}
-	b.prev, b.next = nil, nil
-	sh.retained--
-	sh.c.retainedTotal.Add(-1)
-}
-
-// armExpiry makes sh's timer sweep expired events at time at, unless it is
-// pending already: it then fires no later than at, since every event gets
-// the same TTL, and the sweep re-arms it. A timer, not a goroutine, so that
-// an idle Coordinator runs nothing.
-func (sh *shard) armExpiry(at time.Time) {
+// armExpiry makes sh's timer sweep expired events at time at (since the
+// epoch), unless it is pending already: it then fires no later than at,
+// since every event gets the same TTL, and the sweep re-arms it. A timer,
+// not a goroutine, so that an idle Coordinator runs nothing.
+func (sh *shard) armExpiry(at time.Duration) {
 	if sh.armed {
 		return
 	}
 	sh.armed = true
-	d := time.Until(at)
+	d := at - sh.c.since(time.Now())
 	if sh.timer == nil {
 		sh.timer = time.AfterFunc(d, sh.sweep)
 		return
@@ -420,34 +460,51 @@ func (sh *shard) sweep() {
 	if sh.closed {
 		return
 	}
-	now := time.Now()
-	for b := sh.oldest; b != nil && b.expired(now); b = sh.oldest {
-		sh.unlink(b)
+	now := sh.c.since(time.Now())
+	next, more := sh.sweepList(&sh.def, now)
+	for _, l := range sh.scopes { // sweepList may delete l from sh.scopes
+		if at, ok := sh.sweepList(l, now); ok && (!more || at < next) {
+			next, more = at, true
+		}
+	}
+	if more {
+		sh.armExpiry(next)
+	}
+}
+
+// sweepList expires l's events whose time has come and returns when the
+// next one expires, if any is left.
+func (sh *shard) sweepList(l *scopeList, now time.Duration) (next time.Duration, more bool) {
+	for b := l.oldest; b != nil; b = l.oldest {
+		if !b.expired(now) {
+			return b.expires, true
+		}
+		sh.unindex(b)
 		delete(sh.names, b.key)
 		sh.count.expired++
+		b.discard()
 	}
-	if sh.oldest != nil {
-		sh.armExpiry(sh.oldest.expires)
-	}
+	return 0, false
 }
 
 // giveBack re-offers the event of batch b, which every holder cancelled
 // without returning it: to the waiters now pending on its key if there are
-// any, else as the retained event. Call it with sh.mu held; it returns the
-// pending batch to close after unlocking, if it fired one.
-func (sh *shard) giveBack(b *batch) *batch {
+// any, else as the retained event, which needs b.size measured. Call it
+// with sh.mu held; it returns the pending batch to close after unlocking,
+// if it fired one, and whether a bound is exceeded (see retain).
+func (sh *shard) giveBack(b *batch) (wake *batch, over bool) {
 	sh.count.delivered--
 	if sh.closed {
-		sh.count.evicted++
-		return nil
+		sh.evict(evictClosed)
+		return nil, false
 	}
 	cur := sh.names[b.key]
 	if cur != nil && !cur.fired {
 		sh.fire(cur, b.ev)
-		return cur
+		return cur, false
 	}
-	sh.retain(b, cur, time.Now())
-	return nil
+	_, over = sh.retain(b, cur, time.Now())
+	return nil, over
 }
 
 func (sh *shard) close() {
@@ -456,7 +513,8 @@ func (sh *shard) close() {
 	sh.closed = true
 	for _, b := range sh.names {
 		if b.fired {
-			sh.count.evicted++
+			sh.unindex(b)
+			sh.evict(evictClosed)
 			continue
 		}
 		b.closed, b.fired = true, true
@@ -464,13 +522,13 @@ func (sh *shard) close() {
 		close(b.ready)
 	}
 	clear(sh.names)
-	sh.oldest, sh.newest, sh.retained = nil, nil, 0
 	if sh.timer != nil {
 		sh.timer.Stop()
 	}
 }
 
-func (b *batch) expired(now time.Time) bool { return !now.Before(b.expires) }
+// expired reports whether b has expired at now (since the epoch).
+func (b *batch) expired(now time.Duration) bool { return now >= b.expires }
 
 // noCopy lets go vet report copies of a Coordinator.
 type noCopy struct{}

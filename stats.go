@@ -8,16 +8,27 @@ package eventcoord
 //
 // holds: every accepted signal has exactly one of those outcomes.
 type Stats struct {
-	Waiters  int // waiters blocked now
-	Retained int // events retained now
-	Names    int // names holding state now (waiters or a retained event)
+	Waiters       int   // waiters blocked now
+	Retained      int   // events retained now
+	RetainedBytes int64 // size of the events retained now: the length of their data's JSON encoding
+	Names         int   // names holding state now (waiters or a retained event)
 
 	Signals   uint64 // accepted signals
 	Delivered uint64 // signals handed to at least one waiter and not given back
 	Woken     uint64 // waiter wake-ups: the sum of every Receipt.Woken, plus retained events taken
 	Expired   uint64 // signals that expired while retained, or found no waiter with retention off
 	Replaced  uint64 // retained signals replaced by a newer one
-	Evicted   uint64 // retained signals evicted by the bound or discarded by Close
+	Evicted   uint64 // retained signals evicted by a bound or discarded by Close
+	EvictedBy Evictions
+}
+
+// Evictions breaks Stats.Evicted down by cause; its fields add up to it.
+type Evictions struct {
+	ScopeCount uint64 // the event's scope went over WithMaxRetainedPerScope
+	ScopeBytes uint64 // the event's scope went over WithMaxRetainedBytesPerScope
+	Count      uint64 // all scopes together went over WithMaxRetained
+	Bytes      uint64 // all scopes together went over WithMaxRetainedBytes
+	Closed     uint64 // discarded by Close
 }
 
 // Stats returns the Coordinator's current Stats. It is safe to call at any
@@ -36,7 +47,14 @@ func (c *Coordinator) Stats() Stats {
 		s.Expired += sh.count.expired
 		s.Replaced += sh.count.replaced
 		s.Evicted += sh.count.evicted
+		by := &sh.count.evictedBy
+		s.EvictedBy.ScopeCount += by[evictScopeCount]
+		s.EvictedBy.ScopeBytes += by[evictScopeBytes]
+		s.EvictedBy.Count += by[evictCount]
+		s.EvictedBy.Bytes += by[evictBytes]
+		s.EvictedBy.Closed += by[evictClosed]
 		sh.mu.Unlock()
 	}
+	s.RetainedBytes = c.ret.bytes.Load()
 	return s
 }

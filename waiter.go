@@ -104,6 +104,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 	}
 	b.holders--
 	var wake chan struct{} // read under the lock: the batch may be recycled after
+	scope, over := b.key.scope, false
 	switch {
 	case !b.fired:
 		sh.waiters--
@@ -111,13 +112,26 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 			delete(sh.names, b.key)
 		}
 	case b.holders == 0 && !b.closed:
-		if p := sh.giveBack(b); p != nil {
+		if b.size < 0 { // it may be retained again: measure it, outside the lock if large
+			var small bool
+			if b.size, small = smallDataSize(b.ev.Data); !small {
+				sh.mu.Unlock() // nobody else holds b any more
+				size := dataSize(b.ev.Data)
+				sh.mu.Lock()
+				b.size = size
+			}
+		}
+		var p *batch
+		if p, over = sh.giveBack(b); p != nil {
 			wake = p.ready
 		}
 	}
 	sh.mu.Unlock()
 	if wake != nil {
 		close(wake)
+	}
+	if over {
+		sh.c.enforce(scope, key{}, 0)
 	}
 	return true
 }
