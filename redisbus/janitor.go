@@ -105,7 +105,7 @@ func (b *Bus) reregister(ctx context.Context) {
 	}
 	b.mu.Unlock()
 	for k, ids := range groups {
-		args := b.args(scopeKeyOf(k), k, b.id)
+		args := b.args(scopeKeyOf(k), k, b.id, "wait")
 		for _, id := range ids {
 			args = append(args, id)
 		}

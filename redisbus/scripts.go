@@ -215,13 +215,14 @@ stat('signals')
 return offer(S, K, seq .. '\n' .. body, seq, false)
 `)
 
-// registerScript: ARGV scope S, key K, process ID, waiter IDs... Takes the
-// retained event of K for the waiters (returns a delivery "d\n\nrecord",
-// in flight until acknowledged) or registers each waiter (returns nil).
+// registerScript: ARGV scope S, key K, process ID, mode, waiter IDs...
+// Takes the retained event of K for the waiters (returns a delivery
+// "d\n\nrecord", in flight until answered) or, unless mode is "poll",
+// registers each waiter (returns nil).
 var registerScript = redis.NewScript(prelude + `
-local S, K, proc = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+local S, K, proc, mode = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
 local wids = {}
-for i = A + 3, #ARGV do
+for i = A + 4, #ARGV do
   if redis.call('EXISTS', P .. ':ab:' .. ARGV[i]) == 0 then
     wids[#wids + 1] = ARGV[i]
   end -- else its waiter left before this ran (Redis was slow): skip it
@@ -237,6 +238,9 @@ if rec then
   local d = redis.call('HINCRBY', P .. ':ctr', 'd', 1)
   inflight(d, rec, 1, S, K, seq_of(rec), now_ms(), wids)
   return d .. '\n\n' .. rec
+end
+if mode == 'poll' then
+  return false
 end
 local wk = P .. ':w:' .. K
 for _, wid in ipairs(wids) do

@@ -41,9 +41,7 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 	// ends before its answer, the outcome is left to Redis: a registration
 	// is removed by the janitor (or dropped by the next signal), a taken
 	// event is in flight and offered again when nobody answers for it.
-	rctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
-	res, err := registerScript.Run(rctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, w.id)...).Text()
-	cancel()
+	res, err := b.register(ctx, w, "wait")
 	switch {
 	case err == nil: // took the retained event
 		d, perr := parseDelivery(res)
@@ -68,6 +66,49 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 	}
 	<-w.ready // taken by a delivery: it answers at once (delivery wins)
 	return w.ev, w.err
+}
+
+// Poll takes the retained event of name, or returns eventcoord.ErrNoEvent
+// at once; it registers nothing (see [eventcoord.Poller]).
+func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error) {
+	if err := eventcoord.ValidateName(name); err != nil {
+		return eventcoord.Event{}, err
+	}
+	b := s.b
+	w, err := b.add(s.scope, name)
+	if err != nil {
+		return eventcoord.Event{}, err
+	}
+	res, err := b.register(ctx, w, "poll")
+	switch {
+	case err == nil:
+		d, perr := parseDelivery(res)
+		if perr != nil {
+			b.leave(w)
+			return eventcoord.Event{}, perr
+		}
+		b.settle(d, []string{w.id})
+	case errors.Is(err, redis.Nil):
+		if b.leave(w) { // a reconnect may have registered it meanwhile: leave properly
+			return eventcoord.Event{}, eventcoord.ErrNoEvent
+		}
+	default:
+		if b.leave(w) {
+			return eventcoord.Event{}, b.unavailable(ctx, "poll", err)
+		}
+	}
+	<-w.ready
+	return w.ev, w.err
+}
+
+var _ eventcoord.Poller = scoped{}
+
+// register runs the register script for w, bounded by ctx and the bus's
+// timeout. It returns a delivery of the retained event, or redis.Nil.
+func (b *Bus) register(ctx context.Context, w *waiter, mode string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
+	defer cancel()
+	return registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, mode, w.id)...).Text()
 }
 
 // add makes a pending waiter of scope and name.
