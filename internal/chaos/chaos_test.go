@@ -167,6 +167,15 @@ func observeQuiet(rdb *redis.Client, settle time.Duration) Quiet {
 			q.Samples = append(q.Samples, describeKey(ctx, rdb, k))
 		}
 	}
+	q.Keys = map[string]int{}
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for n := 0; n < 100_000 && iter.Next(ctx); n++ {
+		parts := strings.SplitN(iter.Val(), ":", 3)
+		q.Keys[strings.Join(parts[:min(len(parts), 2)], ":")]++
+	}
+	if err := iter.Err(); err != nil {
+		q.Err = err.Error()
+	}
 	return q
 }
 

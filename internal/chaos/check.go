@@ -390,6 +390,13 @@ func (v *Verdict) Summary() string {
 		fmt.Fprintf(&b, "; %s: %d keys", p, q.Leftover[p])
 	}
 	b.WriteString("\n")
+	if len(q.Keys) > 0 {
+		b.WriteString("  keys in Redis, for the record:")
+		for _, k := range sortedKeys(q.Keys) {
+			fmt.Fprintf(&b, " %s:* %d", k, q.Keys[k])
+		}
+		b.WriteString("\n")
+	}
 	if q.Err != "" {
 		fmt.Fprintf(&b, "  reading Redis failed: %s\n", q.Err)
 	}

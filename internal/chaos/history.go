@@ -151,6 +151,9 @@ type Quiet struct {
 	// holds a few of them.
 	Leftover map[string]int
 	Samples  []string
+	// Keys counts every key in Redis by the first two parts of its name
+	// ("eventcoord:r"), for the record: only Leftover is judged.
+	Keys map[string]int
 	// Publishes is how many PUBLISH calls Redis ran over the last IdleFor
 	// of the quiet period.
 	Publishes int64

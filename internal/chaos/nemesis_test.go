@@ -36,7 +36,7 @@ const (
 	minDown     = 100 * time.Millisecond
 	maxDown     = 2 * time.Second // how long a killed process stays down
 	minStall    = 500 * time.Millisecond
-	maxFaultEnd = 2 * time.Second // no fault starts this close to the end of traffic
+	maxFaultEnd = 5 * time.Second // no fault starts this close to the end of traffic
 )
 
 // schedule draws the faults for a run of the given duration from rng, one
