@@ -3,11 +3,13 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +32,8 @@ var (
 	faultsFlag   = flag.String("chaos.faults", "all", "faults to inject: all, none, or a comma-separated list of "+strings.Join(allFaults, ", "))
 	clientsFlag  = flag.Int("chaos.clients", 16, "concurrent clients")
 	replicasFlag = flag.Int("chaos.replicas", 3, "eventd processes")
+	outFlag      = flag.String("chaos.out", "", "write the history as JSON to this file (on failure it is written to the temporary directory anyway)")
+	recheckFlag  = flag.String("chaos.recheck", "", "TestRecheck checks the history in this JSON file (from -chaos.out) again")
 )
 
 // leftoverPatterns are the keys that must be gone after the quiet period:
@@ -110,12 +114,48 @@ func TestChaos(t *testing.T) {
 
 	v := Check(h, Config{Slack: *slackFlag})
 	t.Logf("chaos: seed %d\n%s", seed, v.Summary())
+	out := *outFlag
+	if out == "" && !v.OK() {
+		out = filepath.Join(os.TempDir(), fmt.Sprintf("eventcoord-chaos-%d.json", seed))
+	}
+	if out != "" {
+		if err := writeHistory(out, h); err != nil {
+			t.Errorf("writing the history: %v", err)
+		} else {
+			t.Logf("chaos: history written to %s (check it again with -run TestRecheck -chaos.recheck %s)", out, out)
+		}
+	}
 	if !v.OK() {
 		for _, r := range replicas {
 			t.Logf("last lines of r%d's log (%s):\n%s", r.idx, r.log, r.tail(15))
 		}
 		t.Errorf("chaos: the history breaks the invariants; replay with -chaos.seed %d", seed)
 	}
+}
+
+// TestRecheck checks a history written by TestChaos again (for a changed
+// checker, or to read it at leisure). It runs only with -chaos.recheck.
+func TestRecheck(t *testing.T) {
+	if *recheckFlag == "" {
+		t.Skip("no -chaos.recheck FILE")
+	}
+	b, err := os.ReadFile(*recheckFlag)
+	require.NoError(t, err)
+	var h History
+	require.NoError(t, json.Unmarshal(b, &h))
+	v := Check(&h, Config{Slack: *slackFlag})
+	t.Log(v.Summary())
+	if !v.OK() {
+		t.Error("chaos: the history breaks the invariants")
+	}
+}
+
+func writeHistory(path string, h *History) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // observeQuiet watches Redis, with no client traffic, for settle, then

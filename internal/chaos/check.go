@@ -23,10 +23,17 @@ type Loss struct {
 	Replaceable bool
 }
 
-// Duplicate is an op returned by more waits than the rules allow.
+// Duplicate is an op returned by waits that no single delivery can have
+// woken together.
 type Duplicate struct {
 	Signal Op
-	Waits  []Op
+	// Rounds groups the waits that returned it (in order of start) by the
+	// delivery that may have woken them: each group was in progress at one
+	// instant, and no instant is common to two groups.
+	Rounds [][]Op
+	// RedisFault tells that a Redis kill or stall overlapped the first two
+	// rounds or the time between them.
+	RedisFault bool
 }
 
 // Verdict is what the checker concluded from a history. The run passes
@@ -153,7 +160,6 @@ func Check(h *History, cfg Config) *Verdict {
 			v.Foreign = append(v.Foreign, derefs(waits)...)
 			continue
 		}
-		retainedTaker := false
 		for _, w := range waits {
 			switch {
 			case w.Key != s.Key || w.Name != s.Name:
@@ -161,13 +167,10 @@ func Check(h *History, cfg Config) *Verdict {
 			case w.End < s.Start:
 				v.Acausal = append(v.Acausal, *w)
 			}
-			// Only an accepted signal ran before its answer: one whose
-			// sender got an error may still run later (queued behind a
-			// stall), and reach waiters that started after the error.
-			retainedTaker = retainedTaker || (s.Outcome == OK && w.Start > s.End)
 		}
-		if retainedTaker && len(waits) > 1 {
-			v.Duplicates = append(v.Duplicates, Duplicate{Signal: *s, Waits: derefs(waits)})
+		if rounds := rounds(waits); len(rounds) > 1 {
+			v.Duplicates = append(v.Duplicates, Duplicate{Signal: *s, Rounds: rounds,
+				RedisFault: v.redisFault(rounds[0][0].Start, rounds[1][len(rounds[1])-1].End)})
 		}
 	}
 
@@ -225,6 +228,37 @@ func Check(h *History, cfg Config) *Verdict {
 	slices.SortFunc(v.Early, byStart)
 	slices.SortFunc(v.Duplicates, func(a, b Duplicate) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
 	return v
+}
+
+// rounds groups waits by the deliveries that may have woken them. One
+// delivery wakes every waiter registered at one instant, so the waits it
+// wakes were all in progress then; a group is a maximal run of waits (in
+// order of start) that share an instant. Waits that share none came from
+// separate deliveries.
+func rounds(waits []*Op) [][]Op {
+	sorted := derefs(waits)
+	slices.SortFunc(sorted, byStart)
+	var out [][]Op
+	var minEnd time.Duration
+	for _, w := range sorted {
+		if len(out) == 0 || w.Start > minEnd {
+			out = append(out, nil)
+			minEnd = w.End
+		}
+		out[len(out)-1] = append(out[len(out)-1], w)
+		minEnd = min(minEnd, w.End)
+	}
+	return out
+}
+
+// redisFault reports whether a Redis kill or stall overlapped [from, to].
+func (v *Verdict) redisFault(from, to time.Duration) bool {
+	for _, f := range v.h.Faults {
+		if f.Target == "redis" && f.Start <= to && f.End >= from {
+			return true
+		}
+	}
+	return false
 }
 
 // notes finds what the history suggests but cannot prove:
@@ -381,8 +415,14 @@ func (v *Verdict) Summary() string {
 	}
 	fmt.Fprintf(&b, "    UNEXPLAINED LOSSES:      %7d (%d of them have a later signal that could have replaced them; counters: replaced %d, expired %d, evicted %d)\n",
 		len(v.Lost), replaceable, h.Counters.Replaced, h.Counters.Expired, h.Counters.Evicted)
-	fmt.Fprintf(&b, "duplicates: %d, foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
-		len(v.Duplicates), len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
+	atFault := 0
+	for _, d := range v.Duplicates {
+		if d.RedisFault {
+			atFault++
+		}
+	}
+	fmt.Fprintf(&b, "duplicates: %d (%d during a Redis fault), foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
+		len(v.Duplicates), atFault, len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
 	fmt.Fprintf(&b, "notes (suspect, not failures): stranded waits (S1): %d, Seq going back (S6): %d\n", len(v.Stranded), len(v.SeqBack))
 	q := h.Quiet
 	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d", q.IdleFor, q.Publishes)
@@ -420,9 +460,20 @@ func (v *Verdict) Summary() string {
 			fmt.Fprintf(&b, "... and %d more duplicates\n", len(v.Duplicates)-i)
 			break
 		}
-		fmt.Fprintf(&b, "DUPLICATE %s returned by:\n", d.Signal)
-		for _, w := range d.Waits {
-			fmt.Fprintf(&b, "    %s\n", w)
+		during := "no Redis fault near"
+		if d.RedisFault {
+			during = "during a Redis fault"
+		}
+		fmt.Fprintf(&b, "DUPLICATE (%s) %s delivered in %d rounds:\n", during, d.Signal, len(d.Rounds))
+		for j, r := range d.Rounds {
+			for _, w := range r {
+				fmt.Fprintf(&b, "  %d %s\n", j+1, w)
+			}
+		}
+		for _, f := range v.h.Faults {
+			if f.End > d.Signal.Start-time.Second && f.Start < d.Rounds[len(d.Rounds)-1][0].End {
+				fmt.Fprintf(&b, "    fault %s\n", f)
+			}
 		}
 	}
 	list := func(title string, ops []Op) {

@@ -140,8 +140,8 @@ func TestCheckExcusesReplacedSignalsOnlyAsFarAsTheCountersGo(t *testing.T) {
 func TestCheckCatchesDuplicates(t *testing.T) {
 	v := check(sig("s1", 100, 110), wait("s1", 200, 210), wait("s1", 300, 310))
 	require.Len(t, v.Duplicates, 1, "the retained event taken twice")
-	assert.Len(t, v.Duplicates[0].Waits, 2)
-	assert.Contains(t, v.Summary(), "DUPLICATE")
+	assert.Len(t, v.Duplicates[0].Rounds, 2)
+	assert.Contains(t, v.Summary(), "DUPLICATE (no Redis fault near)")
 
 	v = check(sig("s1", 100, 110), wait("s1", 200, 210), final("s1", 5000))
 	assert.Len(t, v.Duplicates, 1, "taken, then still retained at the end")
@@ -152,11 +152,31 @@ func TestCheckCatchesDuplicates(t *testing.T) {
 	v = check(wait("s1", 0, 115), wait("s1", 50, 112), sig("s1", 100, 110))
 	assert.True(t, v.OK(), "fan-out to two waiters: %s", v.Summary())
 
+	// A recipient left without it and gave it back: the offer again fans
+	// out to the waiters registered then, which started after the answer.
+	v = check(with(sig("s1", 100, 110), func(o *Op) { o.Woken = 1 }), wait("s1", 200, 310), wait("s1", 250, 310))
+	assert.True(t, v.OK(), "given back, then fan-out: %s", v.Summary())
+
 	// A signal answered 503 may have run after its answer, queued behind a
 	// stall, and reached two waiters that started after the answer.
 	failed := with(sig("s1", 100, 110), func(o *Op) { o.Outcome, o.Status = Unavailable, 503 })
 	v = check(failed, wait("s1", 200, 310), wait("s1", 250, 310))
 	assert.True(t, v.OK(), "a failed signal ran late: %s", v.Summary())
+	v = check(failed, wait("s1", 200, 210), wait("s1", 250, 310))
+	assert.Len(t, v.Duplicates, 1, "but it is still delivered once")
+
+	// Three rounds, and whether Redis was in trouble meanwhile.
+	h := &History{
+		Ops:    []Op{sig("s1", 100, 110), wait("s1", 90, 120), wait("s1", 95, 125), wait("s1", 400, 410), wait("s1", 700, 710)},
+		Faults: []Fault{{Kind: faultRedisKill, Target: "redis", Start: 300 * ms, End: 350 * ms}},
+	}
+	v = Check(h, Config{Slack: time.Second})
+	require.Len(t, v.Duplicates, 1)
+	assert.Len(t, v.Duplicates[0].Rounds, 3)
+	assert.Len(t, v.Duplicates[0].Rounds[0], 2)
+	assert.True(t, v.Duplicates[0].RedisFault)
+	h.Faults[0].Target = "r1"
+	assert.False(t, Check(h, Config{Slack: time.Second}).Duplicates[0].RedisFault, "a replica's fault is not Redis's")
 }
 
 func TestCheckCatchesForeignAndAcausalEvents(t *testing.T) {

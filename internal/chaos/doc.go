@@ -36,12 +36,15 @@
 //     accepted signal on its key and name. A signal whose sender got an
 //     error may be missing; nothing else may.
 //  2. No wait returns an op of another key or name, or one whose signal had
-//     not started when the wait ended. An op of an accepted signal that a
-//     wait started after the signal's answer returned can only have been
-//     the retained event, which exactly one wait consumes: no other wait
-//     may return it too (S2, S3, S6). Waits that started before the answer
-//     may all return it (S1). (A signal answered with an error may have run
-//     later, behind a stall: this rule does not bind it.)
+//     not started when the wait ended. An op is delivered once: a delivery
+//     (the signal's own, the taking of the retained event, or an offer again
+//     after every recipient left without it) wakes the waiters registered
+//     at one instant, and an event is offered again only if none of them
+//     returned it (S3). So the waits that return one op were all in
+//     progress at one instant; waits that share none got it from two
+//     deliveries: a duplicate. (A given-back event fans out to every
+//     waiter registered then, in process as in Redis, so "at most one wait
+//     after the signal's answer" would be too strict.)
 //  3. Every wait ends within its timeout plus the slack; a 408 never comes
 //     before the timeout.
 //  4. After the quiet period, SCAN finds no keys eventcoord:w:*
