@@ -60,9 +60,33 @@ func decodeObject(body []byte, v any) error {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON value")
+		return errTrailingData
 	}
 	return nil
+}
+
+var errTrailingData = errors.New("data after the JSON value")
+
+// bodyProblem describes, for people, why a request body that decodeObject
+// refused is not one JSON object.
+func bodyProblem(err error) string {
+	if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && ute.Field == "" {
+		kind := map[string]string{"array": "an array", "string": "a string", "number": "a number", "bool": "a boolean"}[ute.Value]
+		if kind == "" {
+			kind = ute.Value
+		}
+		return "Request body must be a JSON object, not " + kind
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("Request body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset)
+	}
+	switch {
+	case errors.Is(err, errTrailingData):
+		return "Request body must hold one JSON object and nothing after it"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "Request body is not valid JSON: it ends too early"
+	}
+	return "Request body must be a JSON object"
 }
 
 // decodeSignal returns the data of a signal request body {"data": {...}}.
@@ -74,7 +98,7 @@ func decodeSignal(body []byte) (eventcoord.Data, *apiError) {
 		if len(bytes.TrimSpace(body)) == 0 {
 			return nil, errorf(http.StatusBadRequest, msgDataRequired)
 		}
-		return nil, errorf(http.StatusBadRequest, "Request body must be a JSON object: "+err.Error())
+		return nil, errorf(http.StatusBadRequest, bodyProblem(err))
 	}
 	raw := bytes.TrimSpace(req.Data)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -87,8 +111,8 @@ func decodeSignal(body []byte) (eventcoord.Data, *apiError) {
 		return nil, errorf(http.StatusBadRequest, fmt.Sprintf("Event data is nested deeper than %d levels", maxDepth))
 	}
 	var data eventcoord.Data
-	if err := decodeObject(raw, &data); err != nil {
-		return nil, errorf(http.StatusBadRequest, "Event data must be a JSON object: "+err.Error())
+	if err := decodeObject(raw, &data); err != nil { // raw was decoded once already: not expected
+		return nil, errorf(http.StatusBadRequest, "Event data must be a JSON object")
 	}
 	return data, nil
 }
@@ -134,7 +158,7 @@ func decodeWaitTimeout(body []byte, def, ceiling time.Duration) (time.Duration, 
 		TimeoutMs json.RawMessage `json:"timeoutMs"`
 	}
 	if err := decodeObject(body, &req); err != nil {
-		return 0, errorf(http.StatusBadRequest, "Request body must be a JSON object: "+err.Error())
+		return 0, errorf(http.StatusBadRequest, bodyProblem(err))
 	}
 	if len(req.TimeoutMs) == 0 || string(req.TimeoutMs) == "null" {
 		return min(def, ceiling), nil

@@ -14,6 +14,21 @@ const (
 	msgShuttingDown = "Server is shutting down"
 )
 
+// eventd's own messages.
+const (
+	msgClientClosed = "The client closed its side of the connection before the event came, which ends the wait " +
+		"(a half-close cannot be told from a disconnect): keep the connection open until the answer arrives"
+	msgNotCanonical = "Not found: paths are matched as sent, without empty, . or .. segments " +
+		"(escape an event name made of dots, such as . or .., with %2E)"
+)
+
+// StatusClientClosed is the status of a wait whose client closed its side
+// of the connection before the event came: 499, "Client Closed Request", as
+// nginx logs it. It is not a standard status; eventd uses it so that the
+// request metrics tell such waits apart from answered ones, and writes it
+// as the answer too, for a client that only half-closed and still reads.
+const StatusClientClosed = 499
+
 // apiError is an error answer: its HTTP status and its message.
 type apiError struct {
 	status  int

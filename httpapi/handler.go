@@ -133,14 +133,22 @@ func (h *Handler) Open() bool { return h.keys.open() }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(rec, r)
-	route := r.Pattern // set by the mux; "/" for unknown paths
+	body := track(r)
+	route := routeUnknown
+	if canonical(r) {
+		h.mux.ServeHTTP(rec, r)
+		route = routeLabel(r.Pattern) // set by the mux: one of the patterns registered in New
+	} else { // the mux would redirect, with an empty body
+		writeError(rec, errorf(http.StatusNotFound, msgNotCanonical))
+	}
 	elapsed := time.Since(start)
-	h.metrics.duration.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Observe(elapsed.Seconds())
+	// Every label comes from a fixed set: no client can add series.
+	h.metrics.duration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(rec.status)).Observe(elapsed.Seconds())
 	h.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("method", r.Method), slog.String("route", route),
 		slog.String("event", r.PathValue("event_name")), slog.Int("status", rec.status),
 		slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+	h.linger(w, r, body)
 }
 
 // Drain answers every pending wait, and every wait that arrives later, with
@@ -166,7 +174,11 @@ func method(m string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", m)
-			writeError(w, errorf(http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed; use "+m))
+			shown := r.Method
+			if methodLabel(shown) == "other" { // not echoed: it may be anything, of any length
+				shown = "other than " + m
+			}
+			writeError(w, errorf(http.StatusMethodNotAllowed, "Method "+shown+" is not allowed; use "+m))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -260,7 +272,7 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord
 	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 	defer cancelTimeout()
 
-	ev, err := events.Wait(ctx, name)
+	ev, err := waitOrPoll(ctx, events, name, timeout)
 	if err == nil {
 		h.metrics.waits.WithLabelValues("event").Inc()
 		w.Header().Set("Eventcoord-Seq", strconv.FormatUint(ev.Seq, 10))
@@ -269,18 +281,22 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord
 	}
 	outcome, answer := "error", backendError(err, "Failed to wait for event")
 	switch cause := context.Cause(ctx); {
-	case errors.Is(err, eventcoord.ErrClosed), errors.Is(cause, errDraining):
+	case errors.Is(err, eventcoord.ErrClosed), errors.Is(cause, errDraining), h.drain.Err() != nil:
 		outcome, answer = "shutdown", errorf(http.StatusServiceUnavailable, msgShuttingDown)
 	case errors.Is(err, eventcoord.ErrInvalidName):
 	case errors.Is(cause, errWaitTimeout):
 		outcome, answer = "timeout", errorf(http.StatusRequestTimeout, msgTimeout)
 	case r.Context().Err() != nil:
-		outcome, answer = "cancelled", nil // nobody is there to read an answer
+		// net/http ends the request's context when it reads the end of the
+		// client's side of the connection: a disconnect, or a half-close
+		// (shutdown(SHUT_WR), nc -N), which only a write and the client's
+		// reset could tell apart (golang/go#18527). The waiter has left,
+		// so no event goes to a client that may be gone (S3); the answer,
+		// never a 200, is for a client that still reads.
+		outcome, answer = "cancelled", errorf(StatusClientClosed, msgClientClosed)
 	}
 	h.metrics.waits.WithLabelValues(outcome).Inc()
-	if answer != nil {
-		writeError(w, answer)
-	}
+	writeError(w, answer)
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

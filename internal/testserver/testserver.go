@@ -2,7 +2,6 @@
 package testserver
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ func Start(t testing.TB, opts ...httpapi.Option) *Server {
 	h := httpapi.New(func(scope string) eventcoord.Events { return coord.Scope(scope).Events() }, opts...)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.RegisterOnShutdown(h.Drain)
+	srv.Config.DisableGeneralOptionsHandler = true // OPTIONS * too gets the handler's JSON answer
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -35,17 +35,41 @@ func Start(t testing.TB, opts ...httpapi.Option) *Server {
 	return &Server{Server: srv, Coord: coord, Handler: h}
 }
 
-// AwaitWaiters polls until n waiters are blocked in the Coordinator, failing
-// the test after a generous deadline.
+// AwaitWaiters polls until n waiters are blocked in the Coordinator (see
+// [Await]).
 func (s *Server) AwaitWaiters(t testing.TB, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for s.Coord.Stats().Waiters != n {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiters = %d; want %d", s.Coord.Stats().Waiters, n)
-		case <-time.After(time.Millisecond):
+	if !poll(t, func() bool { return s.Coord.Stats().Waiters == n }) {
+		t.Fatalf("waiters = %d; want %d", s.Coord.Stats().Waiters, n)
+	}
+}
+
+// Await polls cond until it holds, and fails the test (t.Fatalf, so call
+// it from the test's goroutine) if it still does not when the test's
+// deadline is near. It assumes nothing about how fast the machine is: the
+// only bound is the one go test -timeout sets.
+func Await(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !poll(t, cond) {
+		t.Fatalf("gave up waiting until %s", what)
+	}
+}
+
+// poll reports whether cond held before the test's deadline came near.
+func poll(t testing.TB, cond func() bool) bool {
+	deadline := time.Now().Add(5 * time.Minute) // without -timeout
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if end, ok := d.Deadline(); ok {
+			deadline = end.Add(-10 * time.Second) // room to report the failure and clean up
 		}
 	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
 }
