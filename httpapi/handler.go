@@ -32,6 +32,7 @@ type Handler struct {
 	log         *slog.Logger
 	health      func(context.Context) error
 	metrics     *metrics
+	limits      *limits
 	mux         *http.ServeMux
 
 	drain context.Context // done once Drain is called
@@ -50,6 +51,9 @@ type config struct {
 	registry    *prometheus.Registry
 	stats       func() eventcoord.Stats
 	health      func(context.Context) error
+
+	maxWaitsPerKey   int     // see limits.go
+	signalRatePerKey float64 // see limits.go
 }
 
 // WithKeys sets the accepted API keys, each its own scope. Without keys the
@@ -91,7 +95,7 @@ func WithHealth(f func(context.Context) error) Option { return func(c *config) {
 //
 //	h := httpapi.New(func(scope string) eventcoord.Events { return c.Scope(scope).Events() })
 func New(scopes func(scope string) eventcoord.Events, opts ...Option) *Handler {
-	cfg := config{maxWait: DefaultMaxWait, maxBody: DefaultMaxBody, bodyTimeout: DefaultBodyTimeout}
+	cfg := config{maxWait: DefaultMaxWait, maxBody: DefaultMaxBody, bodyTimeout: DefaultBodyTimeout, maxWaitsPerKey: DefaultMaxWaitsPerKey}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -110,13 +114,14 @@ func New(scopes func(scope string) eventcoord.Events, opts ...Option) *Handler {
 		log:         cfg.log,
 		health:      cfg.health,
 		metrics:     newMetrics(cfg.registry, cfg.stats),
+		limits:      newLimits(cfg, cfg.registry),
 		mux:         http.NewServeMux(),
 	}
 	h.drain, h.stop = context.WithCancel(context.Background())
 
 	for _, prefix := range []string{"", "/api"} {
-		h.mux.Handle(prefix+"/v1/events/{event_name}", h.events(h.signal))
-		h.mux.Handle(prefix+"/v1/events/{event_name}/wait", h.events(h.wait))
+		h.mux.Handle(prefix+"/v1/events/{event_name}", h.events(h.limits.signal, h.signal))
+		h.mux.Handle(prefix+"/v1/events/{event_name}/wait", h.events(h.limits.wait, h.wait))
 	}
 	h.mux.Handle("/healthz", method(http.MethodGet, http.HandlerFunc(h.healthz)))
 	h.mux.Handle("/metrics", method(http.MethodGet, promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{})))
@@ -157,14 +162,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // http.Server.RegisterOnShutdown.
 func (h *Handler) Drain() { h.stop() }
 
-// events wraps an event endpoint: POST only, then the API key.
-func (h *Handler) events(serve func(http.ResponseWriter, *http.Request, eventcoord.Events)) http.Handler {
+// events wraps an event endpoint: POST only, then the API key, then the
+// key's limits (admit answers 429 itself, or returns what to release once
+// the request is served).
+func (h *Handler) events(admit func(http.ResponseWriter, string) (func(), bool), serve func(http.ResponseWriter, *http.Request, eventcoord.Events)) http.Handler {
 	return method(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scope, ok := h.keys.scope(r.Header.Get(keyHeader))
 		if !ok {
 			writeError(w, errorf(http.StatusUnauthorized, msgInvalidKey))
 			return
 		}
+		release, ok := admit(w, scope)
+		if !ok {
+			return
+		}
+		defer release()
 		serve(w, r, h.scopes(scope))
 	}))
 }

@@ -53,10 +53,13 @@ var (
 	descNames     = prometheus.NewDesc("eventd_names", "Event names holding state now.", nil, nil)
 	descOutcomes  = prometheus.NewDesc("eventcoord_signal_outcomes_total", "Coordinator signals by final outcome (S3): delivered, expired, replaced, evicted.", []string{"outcome"}, nil)
 	descSignalled = prometheus.NewDesc("eventcoord_signals_total", "Signals the coordinator accepted.", nil, nil)
+
+	descRetainedBytes = prometheus.NewDesc("eventd_retained_bytes", "Size of the events retained now: the length of their data's JSON encoding.", nil, nil)
+	descEvictions     = prometheus.NewDesc("eventcoord_evictions_total", "Evicted retained events by reason (S10): scope_count and scope_bytes (the event's key over its own bound), count and bytes (all keys over the overall bound), closed (discarded at shutdown).", []string{"reason"}, nil)
 )
 
 func (f statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiters, descRetained, descNames, descOutcomes, descSignalled} {
+	for _, d := range []*prometheus.Desc{descWaiters, descRetained, descNames, descOutcomes, descSignalled, descRetainedBytes, descEvictions} {
 		ch <- d
 	}
 }
@@ -69,6 +72,11 @@ func (f statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSignalled, prometheus.CounterValue, float64(s.Signals))
 	for outcome, v := range map[string]uint64{"delivered": s.Delivered, "expired": s.Expired, "replaced": s.Replaced, "evicted": s.Evicted} {
 		ch <- prometheus.MustNewConstMetric(descOutcomes, prometheus.CounterValue, float64(v), outcome)
+	}
+	ch <- prometheus.MustNewConstMetric(descRetainedBytes, prometheus.GaugeValue, float64(s.RetainedBytes))
+	by := s.EvictedBy
+	for reason, v := range map[string]uint64{"scope_count": by.ScopeCount, "scope_bytes": by.ScopeBytes, "count": by.Count, "bytes": by.Bytes, "closed": by.Closed} {
+		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(v), reason)
 	}
 }
 
