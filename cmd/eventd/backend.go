@@ -27,7 +27,7 @@ const redisConnectTimeout = 5 * time.Second
 
 func openBackend(ctx context.Context, cfg config, log *slog.Logger) (backend, error) {
 	if cfg.redisURL == "" {
-		c := eventcoord.New(eventcoord.WithRetention(cfg.retention))
+		c := eventcoord.New(append(cfg.bounds.coordinatorOptions(), eventcoord.WithRetention(cfg.retention))...)
 		return backend{
 			name:   "memory",
 			scope:  func(scope string) eventcoord.Events { return c.Scope(scope).Events() },

@@ -33,6 +33,8 @@ type config struct {
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
 	grace         time.Duration
+
+	bounds // per key and overall (bounds.go)
 }
 
 // envOf names the environment variable of each flag.
@@ -50,6 +52,13 @@ var envOf = map[string]string{
 	"header-timeout": "EVENTD_HEADER_TIMEOUT",
 	"body-timeout":   "EVENTD_BODY_TIMEOUT",
 	"shutdown-grace": "EVENTD_SHUTDOWN_GRACE",
+
+	"max-retained":               "EVENTD_MAX_RETAINED",
+	"max-retained-per-key":       "EVENTD_MAX_RETAINED_PER_KEY",
+	"max-retained-bytes":         "EVENTD_MAX_RETAINED_BYTES",
+	"max-retained-bytes-per-key": "EVENTD_MAX_RETAINED_BYTES_PER_KEY",
+	"max-waits-per-key":          "EVENTD_MAX_WAITS_PER_KEY",
+	"signal-rate-per-key":        "EVENTD_SIGNAL_RATE_PER_KEY",
 }
 
 // parseConfig parses args, then takes from getenv each flag not given.
@@ -76,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.grace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long requests in progress may take before they are cut off")
 	fs.StringVar(&cfg.redisURL, "redis", "", "redis://host:port/db to coordinate with other eventd processes through Redis; none: in memory")
 	fs.DurationVar(&cfg.redisTimeout, "redis-timeout", redisbus.DefaultTimeout, "with -redis: bound on each Redis call; a signal Redis does not answer in time gets 503")
+	cfg.bounds.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eventd [flags]\n\nServes Anchor Browser's Event Coordination API.\nEach flag can also be set by the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -122,6 +132,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-retention %v: want zero or more", cfg.retention)
 	case cfg.redisTimeout <= 0:
 		return config{}, fmt.Errorf("-redis-timeout %v: want a positive duration", cfg.redisTimeout)
+	}
+	if err := cfg.bounds.check(); err != nil {
+		return config{}, err
 	}
 	if len(cfg.keys) == 0 && !loopback(cfg.addr) {
 		return config{}, fmt.Errorf("refusing to listen on %s without API keys: anyone who can reach it could read and signal events; "+

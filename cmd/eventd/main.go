@@ -58,14 +58,14 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 		return err
 	}
 	defer be.close()
-	h := httpapi.New(be.scope,
+	h := httpapi.New(be.scope, append(cfg.bounds.handlerOptions(),
 		httpapi.WithKeys(cfg.keys),
 		httpapi.WithMaxWait(cfg.maxWait),
 		httpapi.WithMaxBody(cfg.maxBody),
 		httpapi.WithBodyTimeout(cfg.bodyTimeout),
 		httpapi.WithLogger(log),
 		httpapi.WithStats(be.stats),
-		httpapi.WithHealth(be.health))
+		httpapi.WithHealth(be.health))...)
 	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           h,
