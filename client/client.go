@@ -30,6 +30,10 @@ const DefaultBaseURL = "https://api.anchorbrowser.io"
 const DefaultWait = 60 * time.Second
 
 // Client calls the API. It is safe for concurrent use.
+//
+// It follows no redirects: the API answers its routes where they are, and
+// following one would send the API key and the event to wherever the
+// answer points. A redirect is returned as an *APIError.
 type Client struct {
 	base string // scheme://host[/path], no trailing slash
 	key  string
@@ -40,7 +44,8 @@ type Client struct {
 type Option func(*Client)
 
 // WithHTTPClient sets the HTTP client (default: one with no overall
-// timeout, since waits are long; contexts bound each call).
+// timeout, since waits are long; contexts bound each call). The Client
+// uses a copy of hc that follows no redirects (see [Client]).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // New returns a Client of the API at baseURL (for example
@@ -60,6 +65,9 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	hc := *c.hc // a copy: the caller's client keeps its own redirect policy
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	return c, nil
 }
 
@@ -87,22 +95,48 @@ func (c *Client) Signal(ctx context.Context, name string, data eventcoord.Data) 
 // Wait waits up to timeout for the event name and returns it; timeout <= 0
 // means the server's default (60 s). When nobody signals in time it returns
 // an error for which errors.Is(err, ErrTimeout) holds. The server may cap
-// the timeout (eventd: 10 minutes by default).
+// the timeout (eventd: 10 minutes by default). Numbers in the event's data
+// are json.Number values, so they keep every digit, as in eventd and on
+// Redis.
 func (c *Client) Wait(ctx context.Context, name string, timeout time.Duration) (eventcoord.Event, error) {
 	var body any
 	if timeout > 0 {
 		ms := (timeout + time.Millisecond - 1) / time.Millisecond
 		body = map[string]int64{"timeoutMs": int64(ms)}
 	}
+	ev, err := c.wait(ctx, name, body)
+	if err != nil {
+		return eventcoord.Event{}, fmt.Errorf("wait %q: %w", name, err)
+	}
+	return ev, nil
+}
+
+func (c *Client) wait(ctx context.Context, name string, body any) (eventcoord.Event, error) {
 	var out struct {
 		Data eventcoord.Data `json:"data"`
 	}
 	hdr, err := c.post(ctx, c.eventURL(name)+"/wait", body, &out)
 	if err != nil {
-		return eventcoord.Event{}, fmt.Errorf("wait %q: %w", name, err)
+		return eventcoord.Event{}, err
 	}
 	ev := eventcoord.Event{Name: name, Data: out.Data}
 	ev.Seq, _ = strconv.ParseUint(hdr.Get("Eventcoord-Seq"), 10, 64) // eventd only
+	return ev, nil
+}
+
+// Poll returns the event retained for name and consumes it, or an error
+// for which errors.Is(err, eventcoord.ErrNoEvent) holds at once if none is
+// retained: a wait with a zero timeout (see [eventcoord.Poller]). eventd
+// answers it so; a server that takes a zero timeout for a default one
+// waits instead.
+func (c *Client) Poll(ctx context.Context, name string) (eventcoord.Event, error) {
+	ev, err := c.wait(ctx, name, map[string]int64{"timeoutMs": 0})
+	if errors.Is(err, ErrTimeout) {
+		return eventcoord.Event{}, fmt.Errorf("poll %q: %w", name, eventcoord.ErrNoEvent)
+	}
+	if err != nil {
+		return eventcoord.Event{}, fmt.Errorf("poll %q: %w", name, err)
+	}
 	return ev, nil
 }
 
@@ -113,8 +147,14 @@ func (c *Client) Events() eventcoord.Events { return events{c} }
 
 type events struct{ c *Client }
 
+var _ eventcoord.Poller = events{}
+
 func (e events) Signal(ctx context.Context, name string, data eventcoord.Data) (eventcoord.Receipt, error) {
 	return e.c.Signal(ctx, name, data)
+}
+
+func (e events) Poll(ctx context.Context, name string) (eventcoord.Event, error) {
+	return e.c.Poll(ctx, name)
 }
 
 func (e events) Wait(ctx context.Context, name string) (eventcoord.Event, error) {
@@ -140,8 +180,15 @@ func (e events) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 // transport.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
+// eventURL returns the URL of the event name. A name made only of dots is
+// sent percent-encoded ("." as %2E): as it is, a path segment "." or ".."
+// would be removed or climb a level on its way (RFC 3986 dot segments).
 func (c *Client) eventURL(name string) string {
-	return c.base + "/v1/events/" + url.PathEscape(name)
+	segment := url.PathEscape(name)
+	if name != "" && strings.Trim(name, ".") == "" {
+		segment = strings.Repeat("%2E", len(name))
+	}
+	return c.base + "/v1/events/" + segment
 }
 
 // post sends body as JSON (no body if nil) and decodes a 200 answer into
@@ -174,7 +221,9 @@ func (c *Client) post(ctx context.Context, url string, body, out any) (http.Head
 	if resp.StatusCode != http.StatusOK {
 		return nil, readAPIError(resp)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber() // numbers in event data keep every digit, as json.Number
+	if err := dec.Decode(out); err != nil {
 		return nil, fmt.Errorf("decoding response: %w", err)
 	}
 	return resp.Header, nil

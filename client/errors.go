@@ -56,9 +56,12 @@ func readAPIError(resp *http.Response) error {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(raw, &body) == nil && body.Error.Message != "" {
+	switch {
+	case json.Unmarshal(raw, &body) == nil && body.Error.Message != "":
 		e.Code, e.Message = body.Error.Code, body.Error.Message
-	} else {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		e.Message = fmt.Sprintf("%s to %q, which the client does not follow", http.StatusText(resp.StatusCode), resp.Header.Get("Location"))
+	default:
 		e.Message = strings.TrimSpace(http.StatusText(resp.StatusCode) + " " + string(raw))
 	}
 	return e
