@@ -108,13 +108,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	}
 
+	// A key source that was given but holds no key is a mistake, never a
+	// request for open mode: refuse it (the keys themselves are not shown).
+	set := map[string]bool{} // given as a flag or by the environment
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg.keys = splitKeys(strings.Split(keys, ","))
-	if keysFile != "" {
+	if set["api-keys"] && len(cfg.keys) == 0 {
+		return config{}, errors.New("-api-keys (EVENTD_API_KEYS) was given but holds no key: it is empty, separators only, " +
+			"or only entries starting with #, which are comments; give a key, or leave it out for open local mode")
+	}
+	if set["api-keys-file"] {
+		if keysFile == "" {
+			return config{}, errors.New("-api-keys-file (EVENTD_API_KEYS_FILE) was given an empty path")
+		}
 		b, err := os.ReadFile(keysFile)
 		if err != nil {
 			return config{}, fmt.Errorf("reading API keys: %w", err)
 		}
-		cfg.keys = append(cfg.keys, splitKeys(strings.Split(string(b), "\n"))...)
+		fromFile := splitKeys(strings.Split(string(b), "\n"))
+		if len(fromFile) == 0 {
+			return config{}, fmt.Errorf("-api-keys-file %s holds no key (it is empty, or only blank lines and # comments): "+
+				"add one key per line, or leave the flag out for open local mode", keysFile)
+		}
+		cfg.keys = append(cfg.keys, fromFile...)
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return config{}, fmt.Errorf("-log-level: %w", err)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +70,37 @@ func TestBadConfigIsAnError(t *testing.T) {
 	}
 	_, err := parseConfig(nil, env(map[string]string{"EVENTD_MAX_WAIT": "soon"}), io.Discard)
 	assert.ErrorContains(t, err, "EVENTD_MAX_WAIT")
+}
+
+func TestKeySourceWithoutKeysRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		return path
+	}
+	empty, comments := file("empty", ""), file("comments", "# team keys\n\n   # another\n")
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-api-keys-file", empty}, nil, "holds no key"},
+		{[]string{"-api-keys-file", comments}, nil, "holds no key"},
+		{[]string{"-api-keys", "#secret"}, nil, "holds no key"},
+		{[]string{"-api-keys", ", ,"}, nil, "holds no key"},
+		{[]string{"-api-keys", ""}, nil, "holds no key"},
+		{[]string{"-api-keys", "good", "-api-keys-file", comments}, nil, "holds no key"},
+		{[]string{"-api-keys-file", ""}, nil, "empty path"},
+		{nil, map[string]string{"EVENTD_API_KEYS": "#secret"}, "holds no key"},
+		{nil, map[string]string{"EVENTD_API_KEYS_FILE": empty}, "holds no key"},
+	} {
+		_, err := parseConfig(tc.args, env(tc.env), io.Discard)
+		require.ErrorContains(t, err, tc.want, "%q %v", tc.args, tc.env)
+		assert.NotContains(t, err.Error(), "secret", "keys are never shown")
+	}
+	var stderr strings.Builder
+	code := Main(t.Context(), []string{"-api-keys", "#secret"}, env(nil), &stderr)
+	assert.Equal(t, 2, code, "eventd does not start")
+	assert.Contains(t, stderr.String(), "holds no key")
 }
