@@ -281,10 +281,11 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord
 	defer cancel(nil)
 	stopDrain := context.AfterFunc(h.drain, func() { cancel(errDraining) })
 	defer stopDrain()
+	live := ctx // ends when the client leaves or on Drain, but not by the timeout
 	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 	defer cancelTimeout()
 
-	ev, err := waitOrPoll(ctx, events, name, timeout)
+	ev, err := waitOrPoll(live, ctx, events, name, timeout)
 	if err == nil {
 		h.metrics.waits.WithLabelValues("event").Inc()
 		w.Header().Set("Eventcoord-Seq", strconv.FormatUint(ev.Seq, 10))

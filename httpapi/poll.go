@@ -10,15 +10,17 @@ import (
 
 // waitOrPoll waits for the event name until ctx ends. A zero timeout is a
 // poll: the retained event if there is one, else the timeout at once. It
-// takes an [eventcoord.Poller] to find a retained event without waiting;
-// of an Events that is none, a zero timeout gets the timeout at once, since
-// its Wait returns at once, consuming nothing, for a context that is done.
-func waitOrPoll(ctx context.Context, events eventcoord.Events, name string, timeout time.Duration) (eventcoord.Event, error) {
+// takes an [eventcoord.Poller] to find a retained event without waiting,
+// and gives its Poll the context live, which the timeout does not end (a
+// remote Poll needs time for its round trip). Of an Events that is no
+// Poller, a zero timeout gets the timeout at once: its Wait returns at
+// once, consuming nothing, for a context that is done.
+func waitOrPoll(live, ctx context.Context, events eventcoord.Events, name string, timeout time.Duration) (eventcoord.Event, error) {
 	p, ok := events.(eventcoord.Poller)
 	if !ok || timeout > 0 {
 		return events.Wait(ctx, name)
 	}
-	ev, err := p.Poll(ctx, name)
+	ev, err := p.Poll(live, name)
 	if errors.Is(err, eventcoord.ErrNoEvent) {
 		<-ctx.Done() // at once: the zero timeout has ended it, and its cause tells the answer
 		return ev, ctx.Err()

@@ -74,6 +74,8 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 		// No ReadTimeout or WriteTimeout: they would cut long waits. The
 		// handler bounds each body read and each wait itself.
 		IdleTimeout: 2 * time.Minute,
+		// OPTIONS * too is answered by the handler, in JSON like every answer.
+		DisableGeneralOptionsHandler: true,
 	}
 	srv.RegisterOnShutdown(h.Drain)
 
