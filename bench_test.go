@@ -197,3 +197,28 @@ func BenchmarkSignalRetained(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSignalAtTheBound measures Signal when the retained events are
+// at WithMaxRetained: every signal on a new name evicts one.
+func BenchmarkSignalAtTheBound(b *testing.B) {
+	const bound = 1000
+	c := eventcoord.New(eventcoord.WithMaxRetained(bound))
+	defer c.Close()
+	data := eventcoord.Data{}
+	names := make([]string, 4*bound)
+	for i := range names {
+		names[i] = fmt.Sprint("n", i)
+	}
+	for _, name := range names[:bound] {
+		if _, err := c.Signal(name, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.Signal(names[i%len(names)], data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -24,9 +24,10 @@ import (
 // Each shard lists its retained events per scope in the order they were
 // retained, which is the order they expire in (scopeList), under the
 // shard's lock. The counts and bytes
-// of each scope and of all scopes are atomic counters that the shard
-// updates under its lock, so that keeping them costs a retained event a
-// few atomic additions and no other lock. Finding what to evict is the
+// of each scope are atomic counters that the shard updates under its lock;
+// those of all scopes are the default scope's plus the other scopes' sum,
+// so that an event of the default scope costs two atomic additions and no
+// other lock, and an event of another scope four. Finding what to evict is the
 // slow path: the largest scope is found by reading every scope's counters
 // (retention.mu guards the set of scopes), and its oldest event by looking
 // at the head of its list in every shard, one shard lock at a time. The
@@ -45,8 +46,10 @@ const (
 
 // retention counts retained events for the bounds.
 type retention struct {
-	count, bytes atomic.Int64 // retained events of all scopes and their size
-	def          scopeStat    // the default scope's, never dropped
+	def    scopeStat // the default scope's, never dropped
+	others struct {  // the sum of the other scopes'
+		count, bytes atomic.Int64
+	}
 
 	maxCount, maxBytes           int64 // read-only after New
 	maxScopeCount, maxScopeBytes int64 // read-only after New
@@ -120,7 +123,9 @@ func (sh *shard) index(b *batch) (over bool) {
 	l.append(b)
 	sh.retained++
 	sh.armExpiry(b.expires)
-	return r.over(l.stat.count.Add(1), l.stat.bytes.Add(b.size), r.count.Add(1), r.bytes.Add(b.size))
+	n, nb := l.stat.count.Add(1), l.stat.bytes.Add(b.size)
+	tn, tb := r.total(l.stat, 1, b.size)
+	return r.over(n, nb, tn, tb)
 }
 
 // reindex puts b, a new retained event of the key of the retained batch
@@ -133,7 +138,34 @@ func (sh *shard) reindex(old, b *batch) (over bool) {
 	l.append(b)
 	sh.armExpiry(b.expires)
 	d := b.size - old.size
-	return r.over(l.stat.count.Load(), l.stat.bytes.Add(d), r.count.Load(), r.bytes.Add(d))
+	n, nb := l.stat.count.Load(), l.stat.bytes.Add(d)
+	tn, tb := r.total(l.stat, 0, d)
+	return r.over(n, nb, tn, tb)
+}
+
+// total adds an event count and size to the others' sum if st is not the
+// default scope's counters, which the caller has just added them to, and
+// returns the count and size of all scopes. It reads the counters the
+// caller did not add to after those it added to, so that of two events
+// retained at once in the default scope and another, at least one sees
+// both (atomics are sequentially consistent): an exceeded bound is never
+// missed by both.
+func (r *retention) total(st *scopeStat, n, size int64) (count, bytes int64) {
+	if st == &r.def {
+		return r.def.count.Load() + r.others.count.Load(), r.def.bytes.Load() + r.others.bytes.Load()
+	}
+	if n != 0 {
+		r.others.count.Add(n)
+	}
+	if size != 0 {
+		r.others.bytes.Add(size)
+	}
+	return r.others.count.Load() + r.def.count.Load(), r.others.bytes.Load() + r.def.bytes.Load()
+}
+
+// totals returns the count and size of all scopes' retained events.
+func (r *retention) totals() (count, bytes int64) {
+	return r.def.count.Load() + r.others.count.Load(), r.def.bytes.Load() + r.others.bytes.Load()
 }
 
 // unindex takes the retained batch b out of its scope's list and counts.
@@ -145,8 +177,10 @@ func (sh *shard) unindex(b *batch) {
 	sh.retained--
 	l.stat.count.Add(-1)
 	l.stat.bytes.Add(-b.size)
-	r.count.Add(-1)
-	r.bytes.Add(-b.size)
+	if l.stat != &r.def {
+		r.others.count.Add(-1)
+		r.others.bytes.Add(-b.size)
+	}
 	if l.oldest == nil && l != &sh.def {
 		delete(sh.scopes, b.key.scope)
 		r.release(l.stat)
@@ -249,14 +283,15 @@ func (c *Coordinator) victim(scope string) (v victim, exceeded, ok bool) {
 	r := &c.ret
 	pay := scope
 	st := r.stat(scope)
+	count, bytes := r.totals()
 	switch {
 	case st != nil && st.count.Load() > r.maxScopeCount:
 		v.reason = evictScopeCount
 	case st != nil && st.bytes.Load() > r.maxScopeBytes:
 		v.reason = evictScopeBytes
-	case r.count.Load() > r.maxCount:
+	case count > r.maxCount:
 		v.reason, pay = evictCount, r.largest(scope, false)
-	case r.bytes.Load() > r.maxBytes:
+	case bytes > r.maxBytes:
 		v.reason, pay = evictBytes, r.largest(scope, true)
 	default:
 		return victim{}, false, false

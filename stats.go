@@ -55,6 +55,6 @@ func (c *Coordinator) Stats() Stats {
 		s.EvictedBy.Closed += by[evictClosed]
 		sh.mu.Unlock()
 	}
-	s.RetainedBytes = c.ret.bytes.Load()
+	_, s.RetainedBytes = c.ret.totals()
 	return s
 }
