@@ -31,6 +31,10 @@
 //   - S8 scopes: the same name in two [Scope]s is two events.
 //   - S9 ownership: Signal takes ownership of its Data; waiters share it
 //     read-only.
+//   - S10 tenancy: retained events are bounded in number and in bytes per
+//     scope as well as overall ([WithMaxRetainedPerScope],
+//     [WithMaxRetainedBytes]); one scope's signals evict only its own
+//     events, or those of a scope holding more than it does.
 //
 // A Coordinator is safe for concurrent use. Its state is sharded by a hash
 // of the name, so unrelated names rarely contend, and a fan-out costs one
