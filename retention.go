@@ -23,16 +23,16 @@ import (
 //
 // Each shard lists its retained events per scope in the order they were
 // retained, which is the order they expire in (scopeList), under the
-// shard's lock. The counts and bytes
-// of each scope are atomic counters that the shard updates under its lock;
-// those of all scopes are the default scope's plus the other scopes' sum,
-// so that an event of the default scope costs two atomic additions and no
-// other lock, and an event of another scope four. Finding what to evict is the
-// slow path: the largest scope is found by reading every scope's counters
-// (retention.mu guards the set of scopes), and its oldest event by looking
-// at the head of its list in every shard, one shard lock at a time. The
-// victim is then evicted by key and Seq under its shard's lock, if it is
-// still retained (enforce).
+// shard's lock. The counts and bytes of each scope are atomic counters that
+// the shard updates under its lock; those of all scopes are the default
+// scope's plus the other scopes' sum, so that retaining or taking an event
+// of the default scope costs two atomic additions and no other lock, and
+// one of another scope four. Finding what to evict is the slow path: the
+// largest scope is found by reading every scope's counters (retention.mu
+// guards the set of scopes), and its oldest event by looking at the head of
+// its list in every shard, one shard lock at a time, so it costs more with
+// more shards. The victim is then evicted by key and Seq under its shard's
+// lock, if it is still retained (enforce).
 
 // Reasons an event is evicted, indexes of counters.evictedBy.
 const (
