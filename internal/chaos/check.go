@@ -11,6 +11,10 @@ import (
 type Config struct {
 	// Slack is how long past its timeout a wait may take to answer.
 	Slack time.Duration
+	// ExcuseKilledAnswers accepts a duplicate whose first delivery Redis
+	// was killed during: a protocol that takes an answer of unknown fate as
+	// given delivers such an event twice rather than lose it.
+	ExcuseKilledAnswers bool
 }
 
 // Loss is an accepted signal that no wait returned, or a missing one the
@@ -31,9 +35,13 @@ type Duplicate struct {
 	// delivery that may have woken them: each group was in progress at one
 	// instant, and no instant is common to two groups.
 	Rounds [][]Op
-	// RedisFault tells that a Redis kill or stall overlapped the first two
-	// rounds or the time between them.
-	RedisFault bool
+	// KilledAnswer tells that Redis was killed while the first round was
+	// delivered: from its first wait's start to a little after its last
+	// answer. The process's answer to Redis may then have been lost, and
+	// the delivery offered again.
+	KilledAnswer bool
+	// Excused is KilledAnswer under Config.ExcuseKilledAnswers.
+	Excused bool
 }
 
 // Verdict is what the checker concluded from a history. The run passes
@@ -77,7 +85,12 @@ const (
 
 // OK reports whether the history satisfies every invariant.
 func (v *Verdict) OK() bool {
-	return len(v.Lost) == 0 && len(v.Duplicates) == 0 && len(v.Foreign) == 0 && len(v.Acausal) == 0 &&
+	for _, d := range v.Duplicates {
+		if !d.Excused {
+			return false
+		}
+	}
+	return len(v.Lost) == 0 && len(v.Foreign) == 0 && len(v.Acausal) == 0 &&
 		len(v.Late) == 0 && len(v.Early) == 0 && v.QuietOK()
 }
 
@@ -104,17 +117,20 @@ type keyName struct{ key, name string }
 //     or excused: an indeterminate wait (transport error, client-cancelled,
 //     503, other 5xx) on the same key and name that started before the
 //     drain and ended after the signal started may have taken it, each
-//     such wait one signal at most (it returns one event); or
-//     eventd's replaced+expired+evicted counters cover it, and a later
-//     accepted signal on the same key and name exists that could have
-//     replaced it. The counters excuse at most their total, earliest
-//     signal first. A signal whose sender got an error may be missing.
+//     such wait one signal at most (it returns one event); or eventd's
+//     replaced+expired+evicted counters cover it, one signal per unit, and
+//     a later accepted signal on the same key and name exists that could
+//     have replaced it. A signal whose sender got an error may be missing.
 //  2. A wait returns only ops signaled on its own key and name, and never
-//     before that signal began. An op returned by a wait that started
-//     after the signal's answer arrived can only have been the retained
-//     event, which exactly one wait consumes: such an op is returned by no
-//     other wait, whether before or after (waits that started earlier may
-//     all have it, fan-out).
+//     before that signal began. An op is delivered once: a delivery (the
+//     signal's own, or the taking of the retained event, or an offer again
+//     after every recipient left without it) wakes the waiters registered
+//     at one instant, and an event is offered again only when none of
+//     them returned it (S3). So the waits that return an op were all in
+//     progress at one instant; waits that share no instant came from two
+//     deliveries, and the op is a duplicate. With cfg.ExcuseKilledAnswers,
+//     a duplicate whose first delivery Redis was killed during (the
+//     answer's fate unknown) is excused.
 //  3. Every wait answers within its timeout plus cfg.Slack, and a 408
 //     never comes before the timeout.
 //  4. After the quiet period, no leftover keys in Redis and no PUBLISH.
@@ -169,16 +185,18 @@ func Check(h *History, cfg Config) *Verdict {
 			}
 		}
 		if rounds := rounds(waits); len(rounds) > 1 {
-			v.Duplicates = append(v.Duplicates, Duplicate{Signal: *s, Rounds: rounds,
-				RedisFault: v.redisFault(rounds[0][0].Start, rounds[1][len(rounds[1])-1].End)})
+			first := rounds[0]
+			last := slices.MaxFunc(first, func(a, b Op) int { return cmpDur(a.End, b.End) }).End
+			d := Duplicate{Signal: *s, Rounds: rounds, KilledAnswer: v.redisKilled(first[0].Start, last+killSlop)}
+			d.Excused = d.KilledAnswer && cfg.ExcuseKilledAnswers
+			v.Duplicates = append(v.Duplicates, d)
 		}
 	}
 
 	// 1: every accepted signal accounted for.
-	var candidates []Loss // missing, not excused by an indeterminate wait
+	missing := map[keyName][]Loss{} // accepted signals no wait returned, by key and name, in order of start
 	for kn, sigs := range accepted {
 		slices.SortFunc(sigs, func(a, b *Op) int { return cmpDur(a.Start, b.Start) })
-		var missing []Loss
 		for i, s := range sigs {
 			waits := returned[s.OpID]
 			delivered, final := false, false
@@ -202,24 +220,19 @@ func Check(h *History, cfg Config) *Verdict {
 			for j := 0; j < i && !later; j++ {
 				later = sigs[j].End > s.Start
 			}
-			missing = append(missing, Loss{Signal: *s, Replaceable: later})
+			missing[kn] = append(missing[kn], Loss{Signal: *s, Replaceable: later})
+			v.Missing++
 		}
-		n := len(missing)
-		v.Missing += n
-		missing = excuseIndeterminate(missing, indeterminate[kn], drainStart)
-		v.Excused[ExcusedIndeterminate] += n - len(missing)
-		candidates = append(candidates, missing...)
 	}
-	slices.SortFunc(candidates, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
-	budget := h.Counters.Total()
-	for _, c := range candidates {
-		if c.Replaceable && budget > 0 {
-			budget--
-			v.Excused[ExcusedCounted]++
-			continue
-		}
-		v.Lost = append(v.Lost, c)
+	// Either excuse may go first; keep the order that explains more (the
+	// counters first on a tie: they say what most likely happened).
+	lost, byWaits, byCounters := explain(missing, indeterminate, drainStart, h.Counters.Total(), true)
+	if l, w, c := explain(missing, indeterminate, drainStart, h.Counters.Total(), false); len(l) < len(lost) {
+		lost, byWaits, byCounters = l, w, c
 	}
+	v.Lost = lost
+	v.Excused[ExcusedIndeterminate] = byWaits
+	v.Excused[ExcusedCounted] = byCounters
 
 	v.notes(accepted)
 	slices.SortFunc(v.Foreign, byStart)
@@ -251,10 +264,14 @@ func rounds(waits []*Op) [][]Op {
 	return out
 }
 
-// redisFault reports whether a Redis kill or stall overlapped [from, to].
-func (v *Verdict) redisFault(from, to time.Duration) bool {
+// killSlop is how long after a delivery's last answer a Redis kill may
+// still have cut the process's answer to Redis.
+const killSlop = 250 * time.Millisecond
+
+// redisKilled reports whether Redis was killed within [from, to].
+func (v *Verdict) redisKilled(from, to time.Duration) bool {
 	for _, f := range v.h.Faults {
-		if f.Target == "redis" && f.Start <= to && f.End >= from {
+		if f.Kind == faultRedisKill && f.Start >= from && f.Start <= to {
 			return true
 		}
 	}
@@ -312,6 +329,60 @@ func (v *Verdict) notes(accepted map[keyName][]*Op) {
 			v.SeqBack = append(v.SeqBack, Pair{First: *top, Signal: *s})
 		}
 	}
+}
+
+// explain excuses what it can of the missing signals: by the
+// indeterminate waits (each accounts for one signal at most) and by the
+// counters' budget (each unit for one signal that a later one may have
+// replaced). countersFirst spends the budget first, on the latest
+// signals, which fewer waits can account for; otherwise the waits go
+// first and the budget goes to what they leave, earliest first. It returns
+// the signals left unexplained, in order of start, and how many each
+// excuse took.
+func explain(missing map[keyName][]Loss, waits map[keyName][]*Op, drainStart time.Duration, budget uint64, countersFirst bool) (lost []Loss, byWaits, byCounters int) {
+	keep := func(l Loss) bool { // spends the budget on l if it can
+		if l.Replaceable && budget > 0 {
+			budget--
+			byCounters++
+			return true
+		}
+		return false
+	}
+	left := map[keyName][]Loss{}
+	if countersFirst {
+		var all []Loss
+		for _, ls := range missing {
+			all = append(all, ls...)
+		}
+		slices.SortFunc(all, func(a, b Loss) int { return cmpDur(b.Signal.Start, a.Signal.Start) })
+		for _, l := range all {
+			if !keep(l) {
+				kn := keyName{l.Signal.Key, l.Signal.Name}
+				left[kn] = append(left[kn], l)
+			}
+		}
+		for kn, ls := range left {
+			slices.Reverse(ls)
+			rest := excuseIndeterminate(ls, waits[kn], drainStart)
+			byWaits += len(ls) - len(rest)
+			lost = append(lost, rest...)
+		}
+	} else {
+		var rest []Loss
+		for kn, ls := range missing {
+			r := excuseIndeterminate(ls, waits[kn], drainStart)
+			byWaits += len(ls) - len(r)
+			rest = append(rest, r...)
+		}
+		slices.SortFunc(rest, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
+		for _, l := range rest {
+			if !keep(l) {
+				lost = append(lost, l)
+			}
+		}
+	}
+	slices.SortFunc(lost, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
+	return lost, byWaits, byCounters
 }
 
 // excuseIndeterminate returns the missing signals (of one key and name,
@@ -415,14 +486,17 @@ func (v *Verdict) Summary() string {
 	}
 	fmt.Fprintf(&b, "    UNEXPLAINED LOSSES:      %7d (%d of them have a later signal that could have replaced them; counters: replaced %d, expired %d, evicted %d)\n",
 		len(v.Lost), replaceable, h.Counters.Replaced, h.Counters.Expired, h.Counters.Evicted)
-	atFault := 0
+	killed, excused := 0, 0
 	for _, d := range v.Duplicates {
-		if d.RedisFault {
-			atFault++
+		if d.KilledAnswer {
+			killed++
+		}
+		if d.Excused {
+			excused++
 		}
 	}
-	fmt.Fprintf(&b, "duplicates: %d (%d during a Redis fault), foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
-		len(v.Duplicates), atFault, len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
+	fmt.Fprintf(&b, "duplicates: %d (%d with Redis killed during the first delivery, %d excused), foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
+		len(v.Duplicates), killed, excused, len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
 	fmt.Fprintf(&b, "notes (suspect, not failures): stranded waits (S1): %d, Seq going back (S6): %d\n", len(v.Stranded), len(v.SeqBack))
 	q := h.Quiet
 	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d", q.IdleFor, q.Publishes)
@@ -460,9 +534,12 @@ func (v *Verdict) Summary() string {
 			fmt.Fprintf(&b, "... and %d more duplicates\n", len(v.Duplicates)-i)
 			break
 		}
-		during := "no Redis fault near"
-		if d.RedisFault {
-			during = "during a Redis fault"
+		during := "Redis not killed during the first delivery"
+		switch {
+		case d.Excused:
+			during = "excused: Redis killed during the first delivery"
+		case d.KilledAnswer:
+			during = "Redis killed during the first delivery"
 		}
 		fmt.Fprintf(&b, "DUPLICATE (%s) %s delivered in %d rounds:\n", during, d.Signal, len(d.Rounds))
 		for j, r := range d.Rounds {

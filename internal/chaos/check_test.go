@@ -122,8 +122,21 @@ func TestCheckExcusesReplacedSignalsOnlyAsFarAsTheCountersGo(t *testing.T) {
 
 	v = checkWith(Counters{Replaced: 1}, ops...)
 	require.Len(t, v.Lost, 1, v.Summary())
-	assert.Equal(t, "s2", v.Lost[0].Signal.OpID, "the counters excuse the earliest first")
 	assert.True(t, v.Lost[0].Replaceable)
+
+	// The counters and the indeterminate waits together: the wait can only
+	// have taken s1 (it ended before s2 began), the counters cover s2.
+	cut := with(wait("", 0, 150), func(w *Op) { w.Outcome, w.OpID = Cancelled, "" })
+	v = checkWith(Counters{Replaced: 1}, append(ops, cut)...)
+	assert.True(t, v.OK(), v.Summary())
+	assert.Equal(t, 1, v.Excused[ExcusedCounted])
+	assert.Equal(t, 1, v.Excused[ExcusedIndeterminate])
+	// A wait that may have taken either, and a signal nothing came after:
+	// the wait must go to that one, the counters to the other.
+	last := with(sig("s4", 400, 410), func(o *Op) { o.Name = "b" })
+	cutB := with(wait("", 0, 500), func(w *Op) { w.Outcome, w.OpID, w.Name = Cancelled, "", "b" })
+	v = checkWith(Counters{Replaced: 2}, append(ops, last, cutB)...)
+	assert.True(t, v.OK(), v.Summary())
 
 	// Counted, but nothing came after it that could have replaced it.
 	v = checkWith(Counters{Expired: 5}, sig("s1", 100, 110), wait("s1", 200, 210), sig("s2", 300, 310))
@@ -141,7 +154,7 @@ func TestCheckCatchesDuplicates(t *testing.T) {
 	v := check(sig("s1", 100, 110), wait("s1", 200, 210), wait("s1", 300, 310))
 	require.Len(t, v.Duplicates, 1, "the retained event taken twice")
 	assert.Len(t, v.Duplicates[0].Rounds, 2)
-	assert.Contains(t, v.Summary(), "DUPLICATE (no Redis fault near)")
+	assert.Contains(t, v.Summary(), "DUPLICATE (Redis not killed during the first delivery)")
 
 	v = check(sig("s1", 100, 110), wait("s1", 200, 210), final("s1", 5000))
 	assert.Len(t, v.Duplicates, 1, "taken, then still retained at the end")
@@ -165,18 +178,32 @@ func TestCheckCatchesDuplicates(t *testing.T) {
 	v = check(failed, wait("s1", 200, 210), wait("s1", 250, 310))
 	assert.Len(t, v.Duplicates, 1, "but it is still delivered once")
 
-	// Three rounds, and whether Redis was in trouble meanwhile.
+	// Three rounds, and whether Redis was killed while the first one was
+	// answered.
 	h := &History{
 		Ops:    []Op{sig("s1", 100, 110), wait("s1", 90, 120), wait("s1", 95, 125), wait("s1", 400, 410), wait("s1", 700, 710)},
-		Faults: []Fault{{Kind: faultRedisKill, Target: "redis", Start: 300 * ms, End: 350 * ms}},
+		Faults: []Fault{{Kind: faultRedisKill, Target: "redis", Start: 124 * ms, End: 350 * ms}},
 	}
 	v = Check(h, Config{Slack: time.Second})
 	require.Len(t, v.Duplicates, 1)
 	assert.Len(t, v.Duplicates[0].Rounds, 3)
 	assert.Len(t, v.Duplicates[0].Rounds[0], 2)
-	assert.True(t, v.Duplicates[0].RedisFault)
-	h.Faults[0].Target = "r1"
-	assert.False(t, Check(h, Config{Slack: time.Second}).Duplicates[0].RedisFault, "a replica's fault is not Redis's")
+	assert.True(t, v.Duplicates[0].KilledAnswer)
+	assert.False(t, v.OK(), "a duplicate fails unless excused")
+	v = Check(h, Config{Slack: time.Second, ExcuseKilledAnswers: true})
+	assert.True(t, v.OK(), v.Summary())
+	assert.Contains(t, v.Summary(), "DUPLICATE (excused: Redis killed during the first delivery)")
+	for _, f := range []Fault{
+		{Kind: faultRedisStall, Target: "redis", Start: 124 * ms, End: 350 * ms}, // a stall delays the answer, loses none
+		{Kind: faultRedisKill, Target: "redis", Start: 80 * ms, End: 100 * ms},   // before the first delivery
+		{Kind: faultRedisKill, Target: "redis", Start: 500 * ms, End: 600 * ms},  // well after it
+		{Kind: faultReplicaKill, Target: "r1", Start: 124 * ms, End: 350 * ms},   // not Redis
+	} {
+		h.Faults = []Fault{f}
+		v = Check(h, Config{Slack: time.Second, ExcuseKilledAnswers: true})
+		assert.False(t, v.Duplicates[0].KilledAnswer, "%v", f)
+		assert.False(t, v.OK())
+	}
 }
 
 func TestCheckCatchesForeignAndAcausalEvents(t *testing.T) {

@@ -116,10 +116,17 @@ func (o Op) String() string {
 	return b.String()
 }
 
+// The kinds of fault.
+const (
+	faultRedisKill   = "redis-kill"   // SIGKILL redis-server, start it again on the same port and data
+	faultRedisStall  = "redis-stall"  // DEBUG SLEEP
+	faultReplicaKill = "replica-kill" // SIGKILL one eventd, start it again on the same port
+)
+
 // Fault is one fault the nemesis injected, from its start until it was
 // healed.
 type Fault struct {
-	Kind   string // "redis-kill", "redis-stall" or "replica-kill"
+	Kind   string // one of the kinds above
 	Target string // what it hit: "redis" or "r1"
 	Start  time.Duration
 	End    time.Duration

@@ -12,13 +12,6 @@ import (
 	"github.com/eventcoord/eventcoord/internal/redistest"
 )
 
-// The kinds of fault.
-const (
-	faultRedisKill   = "redis-kill"   // SIGKILL redis-server, start it again on the same port and data
-	faultRedisStall  = "redis-stall"  // DEBUG SLEEP
-	faultReplicaKill = "replica-kill" // SIGKILL one eventd, start it again on the same port
-)
-
 var allFaults = []string{faultRedisKill, faultRedisStall, faultReplicaKill}
 
 // plan is one fault of the schedule: at At, Kind on Target for Hold.
