@@ -66,7 +66,7 @@ type options struct {
 	lease     time.Duration
 	tick      time.Duration // janitor period
 	log       *slog.Logger
-	limits    [4]int64 // max retained, per scope, max bytes, per scope; 0 = none
+	limits    [4]int64 // max retained, per scope, max bytes, per scope
 }
 
 // An Option configures a Bus made by [New].
@@ -95,18 +95,21 @@ func WithRedeliver(d time.Duration) Option { return func(o *options) { o.redeliv
 // the scope holding the most is evicted.
 func WithMaxRetained(n int) Option { return func(o *options) { o.limits[0] = int64(n) } }
 
-// WithMaxRetainedPerScope bounds the events one scope retains (default:
-// no bound but the overall one); beyond it the scope's oldest is evicted.
+// WithMaxRetainedPerScope bounds the events one scope retains (default
+// eventcoord.DefaultMaxRetainedPerScope); beyond it the scope's oldest is
+// evicted.
 func WithMaxRetainedPerScope(n int) Option { return func(o *options) { o.limits[1] = int64(n) } }
 
 // WithMaxRetainedBytes bounds the bytes of retained events over all scopes
-// (default: none); beyond it the oldest event of the scope holding the most
-// bytes is evicted. An event's size is that of its stored record: its JSON
-// encoding plus a few bytes.
+// (default eventcoord.DefaultMaxRetainedBytes); beyond it the oldest event
+// of the scope holding the most bytes is evicted. An event's size is that
+// of its stored record: its JSON encoding with the scope and name, plus a
+// few bytes.
 func WithMaxRetainedBytes(n int64) Option { return func(o *options) { o.limits[2] = n } }
 
-// WithMaxRetainedBytesPerScope bounds the bytes one scope retains (default:
-// none); beyond it the scope's oldest is evicted.
+// WithMaxRetainedBytesPerScope bounds the bytes one scope retains (default
+// eventcoord.DefaultMaxRetainedBytesPerScope); beyond it the scope's
+// oldest is evicted.
 func WithMaxRetainedBytesPerScope(n int64) Option { return func(o *options) { o.limits[3] = n } }
 
 // WithLogger sets the logger for connection trouble (default: discard).
@@ -122,8 +125,9 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 	o := options{
 		prefix: DefaultPrefix, ttl: eventcoord.DefaultRetention, timeout: DefaultTimeout,
 		redeliver: DefaultRedeliver, lease: DefaultLease, tick: time.Second,
-		log:    slog.New(slog.DiscardHandler),
-		limits: [4]int64{eventcoord.DefaultMaxRetained},
+		log: slog.New(slog.DiscardHandler),
+		limits: [4]int64{eventcoord.DefaultMaxRetained, eventcoord.DefaultMaxRetainedPerScope,
+			eventcoord.DefaultMaxRetainedBytes, eventcoord.DefaultMaxRetainedBytesPerScope},
 	}
 	for _, opt := range opts {
 		opt(&o)

@@ -44,7 +44,8 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (backend, er
 	rdb := redis.NewClient(opts)
 	cctx, cancel := context.WithTimeout(ctx, redisConnectTimeout)
 	defer cancel()
-	bus, err := redisbus.New(cctx, rdb, redisbus.WithRetention(cfg.retention), redisbus.WithTimeout(cfg.redisTimeout), redisbus.WithLogger(log))
+	bus, err := redisbus.New(cctx, rdb, append(cfg.bounds.redisOptions(),
+		redisbus.WithRetention(cfg.retention), redisbus.WithTimeout(cfg.redisTimeout), redisbus.WithLogger(log))...)
 	if err != nil {
 		rdb.Close()
 		return backend{}, fmt.Errorf("redis at %s: %w", opts.Addr, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventcoord/eventcoord"
 	"github.com/eventcoord/eventcoord/httpapi"
+	"github.com/eventcoord/eventcoord/redisbus"
 )
 
 // eventd's defaults for the bounds per key, tighter than the library's,
@@ -70,6 +71,16 @@ func (b bounds) coordinatorOptions() []eventcoord.Option {
 		eventcoord.WithMaxRetainedPerScope(b.maxRetainedPerKey),
 		eventcoord.WithMaxRetainedBytes(b.maxRetainedBytes),
 		eventcoord.WithMaxRetainedBytesPerScope(b.maxRetainedBytesPerKey),
+	}
+}
+
+// redisOptions are the same bounds for the events retained in Redis.
+func (b bounds) redisOptions() []redisbus.Option {
+	return []redisbus.Option{
+		redisbus.WithMaxRetained(b.maxRetained),
+		redisbus.WithMaxRetainedPerScope(b.maxRetainedPerKey),
+		redisbus.WithMaxRetainedBytes(b.maxRetainedBytes),
+		redisbus.WithMaxRetainedBytesPerScope(b.maxRetainedBytesPerKey),
 	}
 }
 
