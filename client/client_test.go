@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func newClient(t *testing.T, baseURL, key string) *client.Client {
 }
 
 func ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang fails, late
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -52,17 +53,25 @@ func TestSignalThenWait(t *testing.T) {
 func TestWaitFirstThroughEvents(t *testing.T) {
 	srv := testserver.Start(t)
 	var events eventcoord.Events = newClient(t, srv.URL, "k").Events()
-	got := make(chan eventcoord.Event, 1)
-	go func() {
-		ev, err := events.Wait(ctx(t), "order-12345-ready")
-		assert.NoError(t, err)
-		got <- ev
-	}()
+	type result struct {
+		ev  eventcoord.Event
+		err error
+	}
+	got := make(chan result, 1)
+	wctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ev, err := events.Wait(wctx, "order-12345-ready")
+		got <- result{ev, err}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() }) // joined on every path
 	srv.AwaitWaiters(t, 1)
 	r, err := events.Signal(ctx(t), "order-12345-ready", eventcoord.Data{"ok": true})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.Woken)
-	assert.Equal(t, eventcoord.Data{"ok": true}, (<-got).Data)
+	res := <-got
+	require.NoError(t, res.err)
+	assert.Equal(t, eventcoord.Data{"ok": true}, res.ev.Data)
 }
 
 func TestTimeoutMatchesErrTimeout(t *testing.T) {

@@ -31,13 +31,23 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const key = "test-key"
 
 // call sends a POST (or method) with the API key and a JSON body, and
-// returns the status and the decoded JSON answer.
+// returns the status and the decoded JSON answer. It fails the test at
+// once, so call it from the test's goroutine; elsewhere use callE.
 func call(t testing.TB, srv *testserver.Server, method, path, apiKey, body string) (int, map[string]any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang fails, late
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, srv.URL+path, strings.NewReader(body))
+	status, out, err := callE(ctx, srv, method, path, apiKey, body)
 	require.NoError(t, err)
+	return status, out
+}
+
+// callE is call for any goroutine: it returns what went wrong.
+func callE(ctx context.Context, srv *testserver.Server, method, path, apiKey, body string) (int, map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
 	if apiKey != "" {
 		req.Header.Set("anchor-api-key", apiKey)
 	}
@@ -45,13 +55,41 @@ func call(t testing.TB, srv *testserver.Server, method, path, apiKey, body strin
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer resp.Body.Close()
 	var out map[string]any
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &out), "body %q is JSON", raw)
-	return resp.StatusCode, out
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return 0, nil, fmt.Errorf("body %q is not JSON: %w", raw, err)
+	}
+	return resp.StatusCode, out, nil
+}
+
+// reply is what callE returned.
+type reply struct {
+	status int
+	out    map[string]any
+	err    error
+}
+
+// goCall runs callE in a goroutine that the test joins on every path: its
+// context ends and it is waited for when the test ends. The answer comes
+// on the returned channel.
+func goCall(t *testing.T, srv *testserver.Server, path, body string) <-chan reply {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan reply, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		status, out, err := callE(ctx, srv, "POST", path, key, body)
+		ch <- reply{status, out, err}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return ch
 }
 
 func errBody(code int, message string) map[string]any {
@@ -91,23 +129,19 @@ func TestNumbersKeepTheirDigits(t *testing.T) {
 func TestFanOutToFiftyHTTPWaiters(t *testing.T) {
 	srv := testserver.Start(t)
 	const n = 50
-	results := make(chan map[string]any, n)
-	var wg sync.WaitGroup
+	var waits []<-chan reply
 	for range n {
-		wg.Go(func() {
-			status, out := call(t, srv, "POST", "/v1/events/mfa_code/wait", key, `{"timeoutMs": 20000}`)
-			assert.Equal(t, http.StatusOK, status)
-			results <- out
-		})
+		waits = append(waits, goCall(t, srv, "/v1/events/mfa_code/wait", `{"timeoutMs": 600000}`))
 	}
 	srv.AwaitWaiters(t, n)
 	status, out := call(t, srv, "POST", "/v1/events/mfa_code", key, `{"data": {"code": "123456"}}`)
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, float64(n), out["data"].(map[string]any)["woken"])
-	wg.Wait()
-	close(results)
-	for out := range results {
-		assert.Equal(t, map[string]any{"code": "123456"}, out["data"])
+	for _, w := range waits {
+		a := <-w
+		require.NoError(t, a.err)
+		assert.Equal(t, http.StatusOK, a.status)
+		assert.Equal(t, map[string]any{"code": "123456"}, a.out["data"])
 	}
 }
 
@@ -122,7 +156,7 @@ func TestWaitTimesOutWith408(t *testing.T) {
 func TestWaitTimeoutIsClampedToTheCeiling(t *testing.T) {
 	srv := testserver.Start(t, httpapi.WithMaxWait(30*time.Millisecond))
 	// Without the clamp this would block for 10 minutes and the call's
-	// 10-second deadline would fail the test.
+	// 2-minute deadline would fail the test.
 	status, _ := call(t, srv, "POST", "/v1/events/x/wait", key, `{"timeoutMs": 600000}`)
 	assert.Equal(t, http.StatusRequestTimeout, status)
 	status, _ = call(t, srv, "POST", "/v1/events/x/wait", key, `{"timeoutMs": 1e300}`)
@@ -253,15 +287,17 @@ func TestClientThatLeavesIsDeregisteredAndTheSignalRetained(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/events/x/wait", strings.NewReader(`{"timeoutMs":60000}`))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/events/x/wait", strings.NewReader(`{"timeoutMs":600000}`))
 		req.Header.Set("anchor-api-key", key)
 		resp, err := srv.Client().Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
 		done <- err
-	}()
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	srv.AwaitWaiters(t, 1)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
@@ -277,14 +313,12 @@ func TestClientThatLeavesIsDeregisteredAndTheSignalRetained(t *testing.T) {
 
 func TestDrainAnswersWaitsWith503AndKeepsSignals(t *testing.T) {
 	srv := testserver.Start(t)
-	pending := make(chan int, 1)
-	go func() {
-		status, _ := call(t, srv, "POST", "/v1/events/x/wait", key, `{"timeoutMs":60000}`)
-		pending <- status
-	}()
+	pending := goCall(t, srv, "/v1/events/x/wait", `{"timeoutMs":600000}`)
 	srv.AwaitWaiters(t, 1)
 	srv.Handler.Drain()
-	assert.Equal(t, http.StatusServiceUnavailable, <-pending)
+	a := <-pending
+	require.NoError(t, a.err)
+	assert.Equal(t, http.StatusServiceUnavailable, a.status)
 
 	status, out := call(t, srv, "POST", "/v1/events/y/wait", key, `{}`)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
@@ -330,9 +364,14 @@ type recorded struct {
 
 // serve runs one request through h on a real loopback server.
 func serve(h http.Handler, path, body string) recorded {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return recorded{body: err.Error()}
+	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	defer wg.Wait()
 	defer srv.Close()
 	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+path, strings.NewReader(body))
 	req.Header.Set("anchor-api-key", key)

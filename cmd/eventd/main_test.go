@@ -25,6 +25,7 @@ import (
 	"github.com/eventcoord/eventcoord"
 	"github.com/eventcoord/eventcoord/client"
 	"github.com/eventcoord/eventcoord/internal/redistest"
+	"github.com/eventcoord/eventcoord/internal/testserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,21 +65,27 @@ func startEventd(t *testing.T, args ...string) (string, *exec.Cmd) {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	drained := make(chan struct{})
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
+		<-drained // the log reader below ends with the process
 	})
 	lines := bufio.NewScanner(stderr)
-	require.True(t, lines.Scan(), "eventd printed nothing")
+	if !lines.Scan() {
+		close(drained)
+		t.Fatal("eventd printed nothing")
+	}
 	var start struct{ Msg, Addr, Mode string }
-	require.NoError(t, json.Unmarshal(lines.Bytes(), &start), "%s", lines.Text())
-	require.Equal(t, "eventd listening", start.Msg)
 	go func() { // keep draining the log so eventd never blocks on it
+		defer close(drained)
 		for lines.Scan() {
 		}
 	}()
+	require.NoError(t, json.Unmarshal(lines.Bytes(), &start), "%s", lines.Text())
+	require.Equal(t, "eventd listening", start.Msg)
 	return "http://" + start.Addr, cmd
 }
 
@@ -86,7 +93,7 @@ func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 	base, cmd := startEventd(t, "-api-keys", "k1,k2")
 	c, err := client.New(base, "k1")
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang fails, late
 	defer cancel()
 
 	r, err := c.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"})
@@ -98,11 +105,13 @@ func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 
 	// A pending wait is answered with 503 when eventd is told to stop.
 	pending := make(chan error, 1)
-	go func() {
-		_, err := c.Wait(ctx, "never", time.Minute)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := c.Wait(ctx, "never", 10*time.Minute)
 		pending <- err
-	}()
-	require.Eventually(t, func() bool { return waiters(t, base) == 1 }, 10*time.Second, time.Millisecond)
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() }) // joined on every path
+	testserver.Await(t, "the wait is pending", func() bool { return waiters(t, base) == 1 })
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	e, ok := errors.AsType[*client.APIError](<-pending)
 	require.True(t, ok)
@@ -151,10 +160,15 @@ func TestShutdownCutsOffRequestsAfterGrace(t *testing.T) {
 	assert.Equal(t, 1, ee.ExitCode())
 }
 
-// waiters reads eventd's waiter gauge from /metrics.
+// waiters reads eventd's waiter gauge from /metrics, or returns -1 if it
+// cannot. It does not fail the test, so it may be called from any
+// goroutine.
 func waiters(t *testing.T, base string) int {
+	t.Helper()
 	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
+	if err != nil {
+		return -1
+	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -176,22 +190,29 @@ func TestTwoEventdsShareRedis(t *testing.T) {
 	require.NoError(t, err)
 	defer c1.CloseIdleConnections()
 	defer c2.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang fails, late
 	defer cancel()
 
 	// Wait on one replica, signal on the other.
-	got := make(chan eventcoord.Event, 1)
-	go func() {
-		ev, err := c1.Wait(ctx, "mfa_code", 15*time.Second)
-		assert.NoError(t, err)
-		got <- ev
-	}()
-	require.Eventually(t, func() bool { return waiters(t, base1) == 1 }, 10*time.Second, time.Millisecond)
+	type result struct {
+		ev  eventcoord.Event
+		err error
+	}
+	got := make(chan result, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ev, err := c1.Wait(ctx, "mfa_code", 10*time.Minute)
+		got <- result{ev, err}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() }) // joined on every path
+	testserver.Await(t, "the wait is pending", func() bool { return waiters(t, base1) == 1 })
 	// Whether the signal finds the wait in Redis or is retained just before
 	// it registers there, the waiter gets it.
 	r, err := c2.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"})
 	require.NoError(t, err)
-	assert.Equal(t, "123456", (<-got).Data["code"])
+	res := <-got
+	require.NoError(t, res.err)
+	assert.Equal(t, "123456", res.ev.Data["code"])
 
 	// Signal first on one replica, consume on the other.
 	r, err = c1.Signal(ctx, "done", eventcoord.Data{"ok": true})
@@ -219,10 +240,12 @@ func TestTrickledHeadersAreCutOff(t *testing.T) { // slowloris
 	require.NoError(t, err)
 	defer conn.Close()
 	closed := make(chan error, 1)
-	go func() { // the server closes (or answers) once the header time is up
+	var wg sync.WaitGroup
+	wg.Go(func() { // the server closes (or answers) once the header time is up
 		_, err := io.ReadAll(conn)
 		closed <- err
-	}()
+	})
+	t.Cleanup(func() { conn.Close(); wg.Wait() })
 	header := "POST /v1/events/x HTTP/1.1\r\nHost: x\r\nanchor-api-key: k\r\nX-Slow: "
 	for i := 0; i < len(header)+200; i++ {
 		if _, err := conn.Write([]byte{header[min(i, len(header)-1)]}); err != nil {
@@ -236,7 +259,7 @@ func TestTrickledHeadersAreCutOff(t *testing.T) { // slowloris
 	}
 	select {
 	case <-closed:
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute): // a hang guard: the header timeout is 200 ms
 		t.Fatal("a client trickling its headers held the connection")
 	}
 }
@@ -246,7 +269,7 @@ func TestKilledEventdKeepsRetainedEventsInRedis(t *testing.T) {
 	base, cmd := startEventd(t, "-redis", srv.URL())
 	c, err := client.New(base, "k")
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang fails, late
 	defer cancel()
 	r, err := c.Signal(ctx, "survivor", eventcoord.Data{"n": 1})
 	require.NoError(t, err)
