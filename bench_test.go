@@ -47,6 +47,7 @@ func fanOutEventcoord(b *testing.B, n int) {
 	c := eventcoord.New()
 	data := eventcoord.Data{"code": "123456"}
 	var ready, woke, exited sync.WaitGroup
+	defer func() { c.Close(); exited.Wait() }() // joined on every path, b.Fatalf's too
 	ready.Add(n)
 	for range n {
 		exited.Go(func() {
@@ -68,8 +69,6 @@ func fanOutEventcoord(b *testing.B, n int) {
 			b.Fatalf("Signal = %+v, %v; want %d woken", r, err, n)
 		}
 	})
-	c.Close()
-	exited.Wait()
 }
 
 func fanOutChanClose(b *testing.B, n int) {
@@ -119,6 +118,7 @@ func BenchmarkPingPong(b *testing.B) {
 				}
 			}
 		})
+		b.Cleanup(func() { c.Close(); done.Wait() }) // joined on every path
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
@@ -173,10 +173,12 @@ func BenchmarkParallel(b *testing.B) {
 				for i := 0; pb.Next(); i++ {
 					name := names[i%len(names)]
 					if _, err := c.Signal(name, data); err != nil {
-						b.Fatal(err)
+						b.Error(err) // not Fatal: this is not the benchmark's goroutine
+						return
 					}
 					if _, err := c.Wait(ctx, name); err != nil && !errors.Is(err, eventcoord.ErrClosed) {
-						b.Fatal(err)
+						b.Error(err)
+						return
 					}
 				}
 			})

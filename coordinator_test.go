@@ -58,10 +58,11 @@ func ready(w *eventcoord.Waiter) bool {
 }
 
 // await returns w's event, failing the test if it takes longer than a
-// generous deadline (a hang is a failure, not a stuck test run).
+// generous deadline (a hang is a failure, not a stuck test run). Call it
+// from the test's goroutine.
 func await(t testing.TB, w *eventcoord.Waiter) eventcoord.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ev, err := w.Wait(ctx)
 	require.NoError(t, err)
@@ -83,13 +84,18 @@ func TestFanOutWakesEveryRegisteredWaiter(t *testing.T) { // S1
 		waiters[i] = register(t, c, "mfa_code")
 	}
 	events := make([]eventcoord.Event, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, w := range waiters {
-		wg.Go(func() { events[i] = await(t, w) })
+		wg.Go(func() { events[i], errs[i] = w.Wait(context.Background()) })
 	}
+	t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
 	data := eventcoord.Data{"code": "123456"}
 	r := signal(t, c, "mfa_code", data)
 	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "waiter %d", i)
+	}
 
 	assert.Equal(t, n, r.Woken)
 	assert.False(t, r.Retained)
@@ -109,16 +115,18 @@ func TestFanOutThroughWait(t *testing.T) { // S1 with plain Wait calls
 	c := newCoordinator(t)
 	const n = 20
 	errs := make(chan error, n)
+	var wg sync.WaitGroup
 	for range n {
-		go func() {
+		wg.Go(func() {
 			ev, err := c.Wait(context.Background(), "go")
 			if err == nil && ev.Data["x"] != 1 {
 				err = fmt.Errorf("data %v", ev.Data)
 			}
 			errs <- err
-		}()
+		})
 	}
-	require.Eventually(t, func() bool { return c.Stats().Waiters == n }, 10*time.Second, time.Millisecond)
+	t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
+	eventually(t, "every goroutine waits", func() bool { return c.Stats().Waiters == n })
 	r := signal(t, c, "go", eventcoord.Data{"x": 1})
 	assert.Equal(t, n, r.Woken)
 	for range n {
@@ -438,11 +446,13 @@ func TestCloseWakesWaitersAndRefusesWork(t *testing.T) { // S5
 	c := eventcoord.New()
 	w := register(t, c, "x")
 	errs := make(chan error, 1)
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		_, err := c.Wait(context.Background(), "y")
 		errs <- err
-	}()
-	require.Eventually(t, func() bool { return c.Stats().Waiters == 2 }, 10*time.Second, time.Millisecond)
+	})
+	t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
+	eventually(t, "the goroutine waits", func() bool { return c.Stats().Waiters == 2 })
 	signal(t, c, "retained", eventcoord.Data{})
 
 	require.NoError(t, c.Close())
@@ -474,24 +484,23 @@ func TestCloseRacesWithEverything(t *testing.T) { // S5 under -race
 				name := fmt.Sprint(i % 3)
 				for {
 					_, err := c.Signal(name, eventcoord.Data{})
-					if errors.Is(err, eventcoord.ErrClosed) {
+					if errors.Is(err, eventcoord.ErrClosed) || !assert.NoError(t, err) {
 						return
 					}
-					require.NoError(t, err)
 				}
 			})
 			wg.Go(func() {
 				name := fmt.Sprint(i % 3)
 				for {
 					_, err := c.Wait(context.Background(), name)
-					if errors.Is(err, eventcoord.ErrClosed) {
+					if errors.Is(err, eventcoord.ErrClosed) || !assert.NoError(t, err) {
 						return
 					}
-					require.NoError(t, err)
 				}
 			})
 		}
-		require.Eventually(t, func() bool { return c.Stats().Signals > 100 }, 10*time.Second, time.Millisecond)
+		t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
+		eventually(t, "the race is on", func() bool { return c.Stats().Signals > 100 })
 		var closers sync.WaitGroup
 		for range 3 {
 			closers.Go(func() { assert.NoError(t, c.Close()) })
@@ -633,16 +642,20 @@ func TestRegisteredWaiterSurvivesBatchReuse(t *testing.T) {
 			ctx := context.Background()
 			w := register(t, c, "x")
 			got := make(chan eventcoord.Event, 1)
-			go func() {
+			errs := make(chan error, 1)
+			var wg sync.WaitGroup
+			wg.Go(func() {
 				ev, err := c.Wait(ctx, "x")
-				assert.NoError(t, err)
+				errs <- err
 				got <- ev
-			}()
-			require.Eventually(t, func() bool { return c.Stats().Waiters == 2 }, 10*time.Second, time.Millisecond)
+			})
+			t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
+			eventually(t, "the goroutine waits", func() bool { return c.Stats().Waiters == 2 })
 			if !holds {
 				w.Cancel()
 			}
 			r := signal(t, c, "x", eventcoord.Data{"n": 1})
+			require.NoError(t, <-errs)
 			require.Equal(t, r.Seq, (<-got).Seq)
 
 			for i := range 1000 { // reuse whatever batches were recycled
