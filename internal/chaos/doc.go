@@ -6,17 +6,30 @@
 // waits' timeouts.
 //
 // The test TestChaos (chaos_test.go) runs it. It is seeded: the seed it
-// prints replays the same clients' choices and the same fault schedule.
+// prints replays the same clients' choices and the same fault schedule
+// (not the same interleaving: the processes' timing is their own).
 //
-//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v                    # the CI run, about a minute
+//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v                    # the CI run, about 70 s
 //	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -chaos.seed 42     # replay a seed
 //	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -timeout 20m -chaos.duration 10m
+//	go test ./internal/chaos -run TestRecheck -v -chaos.recheck /tmp/eventcoord-chaos-42.json
 //
 // Flags: -chaos.seed (default random, printed), -chaos.duration (of client
-// traffic and faults), -chaos.settle (the quiet period before the final
-// checks), -chaos.slack (how late past its timeout a wait may answer),
-// -chaos.faults (which faults, default all). EVENTCOORD_CHAOS=1 enables the
-// test; without it, and under -short, it is skipped.
+// traffic and faults, default 45s; stalls last up to 3 s, or 8 s from
+// 5 minutes on), -chaos.settle (the quiet period before the final checks,
+// default 15s), -chaos.slack (how late past its timeout a wait may answer,
+// default 2s), -chaos.faults (all, none, or a list of redis-kill,
+// redis-stall, replica-kill), -chaos.clients (16), -chaos.replicas (3),
+// -chaos.out (write the history as JSON; a failing run writes it to the
+// temporary directory anyway, with the replicas' logs beside it),
+// -chaos.recheck (TestRecheck checks such a file again), and
+// -chaos.excuse-killed-answers (see 2 below). EVENTCOORD_CHAOS=1 enables
+// TestChaos; without it, and under -short, it is skipped.
+//
+// Redis runs with appendonly yes and appendfsync always, so that a crash
+// loses nothing Redis acknowledged: the checker's "nothing lost" holds only
+// under that setting. With everysec (Redis's default) the last second of
+// acknowledged writes may vanish in a crash, and with it signals.
 //
 // # What is checked
 //
@@ -44,7 +57,10 @@
 //     progress at one instant; waits that share none got it from two
 //     deliveries: a duplicate. (A given-back event fans out to every
 //     waiter registered then, in process as in Redis, so "at most one wait
-//     after the signal's answer" would be too strict.)
+//     after the signal's answer" would be too strict.) A duplicate whose
+//     first delivery Redis was killed during is marked so: a protocol that
+//     takes an answer of unknown fate as given delivers twice rather than
+//     lose; -chaos.excuse-killed-answers accepts exactly those.
 //  3. Every wait ends within its timeout plus the slack; a 408 never comes
 //     before the timeout.
 //  4. After the quiet period, SCAN finds no keys eventcoord:w:*
