@@ -41,21 +41,24 @@ type Bus struct {
 	log    *slog.Logger
 	pubsub *redis.PubSub
 
-	mu      sync.Mutex
-	waiters map[string]*waiter            // pending local waiters by ID; guarded by mu
-	byKey   map[string]map[string]*waiter // the same, by Redis key; guarded by mu
-	gone    map[string][]string           // registrations to remove, by key; guarded by mu
-	resync  bool                          // local waiters must register again; guarded by mu
-	closed  bool                          // guarded by mu
-	nextID  uint64                        // guarded by mu
+	mu         sync.Mutex
+	waiters    map[string]*waiter            // pending local waiters by ID; guarded by mu
+	byKey      map[string]map[string]*waiter // the same, by Redis key; guarded by mu
+	gone       map[string][]string           // registrations to remove, by key; guarded by mu
+	unanswered map[string]int                // deliveries to answer again: ID -> woken; guarded by mu
+	shared     eventcoord.Stats              // the last shared totals read; guarded by mu
+	resync     bool                          // local waiters must register again; guarded by mu
+	closed     bool                          // guarded by mu
+	nextID     uint64                        // guarded by mu
 
 	signals atomic.Uint64 // accepted signals sent from this process
 	woken   atomic.Uint64 // local waiters woken
 
-	wake chan struct{} // nudges the janitor
-	stop context.CancelFunc
-	run  context.Context // ends at Close
-	done sync.WaitGroup
+	wake  chan struct{} // nudges the janitor
+	stop  context.CancelFunc
+	run   context.Context // ends at Close
+	done  sync.WaitGroup  // the receiver and the janitor
+	calls sync.WaitGroup  // register scripts in flight
 }
 
 type options struct {
@@ -144,7 +147,7 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
 	b := &Bus{
 		rdb: redis.NewClient(&ro), prefix: o.prefix, id: hex.EncodeToString(id[:]), opts: o, log: o.log,
-		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, gone: map[string][]string{},
+		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, gone: map[string][]string{}, unanswered: map[string]int{},
 		wake: make(chan struct{}, 1),
 	}
 	b.conf = []any{o.prefix, o.ttl.Milliseconds(), o.redeliver.Milliseconds(), o.lease.Milliseconds(),
@@ -174,25 +177,26 @@ func (b *Bus) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 // Stats reports this process's waiters (Waiters, Names, Woken) and the
 // shared totals in Redis of every process (Signals, Delivered, Retained,
 // Expired, Replaced, Evicted); when Redis cannot be read within the
-// bus's timeout, those are zero. When every process is idle,
+// bus's timeout, those are the last read (zero before the first). When every process is idle,
 //
 //	Signals == Delivered + Retained + Expired + Replaced + Evicted
 //
 // holds for the shared totals, as in one process. Expiries are counted
 // when the bus next touches the scope's retained events.
 func (b *Bus) Stats() eventcoord.Stats {
-	b.mu.Lock()
-	s := eventcoord.Stats{Waiters: len(b.waiters), Names: len(b.byKey), Woken: b.woken.Load()}
-	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
 	v, err := statsScript.Run(ctx, b.rdb, []string{b.prefix + ":stat", b.prefix + ":rt"}).Int64Slice()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err != nil {
-		b.log.Warn("redisbus: reading the shared counters failed", "err", err)
-		return s
+		b.warn("reading the shared counters failed; reporting the last read", err)
+	} else {
+		b.shared = eventcoord.Stats{Signals: uint64(v[0]), Delivered: uint64(v[1]), Expired: uint64(v[2]),
+			Replaced: uint64(v[3]), Evicted: uint64(v[4]), Retained: int(v[5])}
 	}
-	s.Signals, s.Delivered, s.Expired, s.Replaced, s.Evicted = uint64(v[0]), uint64(v[1]), uint64(v[2]), uint64(v[3]), uint64(v[4])
-	s.Retained = int(v[5])
+	s := b.shared
+	s.Waiters, s.Names, s.Woken = len(b.waiters), len(b.byKey), b.woken.Load()
 	return s
 }
 
@@ -219,6 +223,7 @@ func (b *Bus) Close() error {
 	b.stop()
 	err := b.pubsub.Close()
 	b.done.Wait()
+	b.calls.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
 	b.unregister(ctx)

@@ -3,6 +3,7 @@ package redisbus
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func (b *Bus) janitor() {
 			tick = true
 		}
 		ctx, cancel := context.WithTimeout(b.run, b.opts.timeout)
+		b.answerAgain(ctx)
 		b.unregister(ctx)
 		b.reregister(ctx)
 		if tick && time.Since(renewed) >= b.opts.lease/3 {
@@ -34,7 +36,7 @@ func (b *Bus) janitor() {
 			renewed = time.Now()
 		}
 		if tick {
-			if _, err := redeliverScript.Run(ctx, b.rdb, []string{b.prefix + ":fld"}, b.args(max(b.opts.tick, time.Second).Milliseconds())...).Result(); err != nil {
+			if _, err := redeliverScript.Run(ctx, b.rdb, []string{b.prefix + ":fld"}, b.args(max(2*b.opts.tick, 2*time.Second).Milliseconds())...).Result(); err != nil {
 				b.warn("offering late deliveries again failed", err)
 			}
 		}
@@ -53,6 +55,24 @@ func (b *Bus) nudge() {
 func (b *Bus) warn(what string, err error) {
 	if b.run.Err() == nil {
 		b.log.Warn("redisbus: "+what, "err", err)
+	}
+}
+
+// answerAgain answers the deliveries whose answers' fate was unknown.
+// An answer is idempotent: once Redis has one, the delivery is gone and
+// later ones change nothing.
+func (b *Bus) answerAgain(ctx context.Context) {
+	b.mu.Lock()
+	todo := maps.Clone(b.unanswered)
+	b.mu.Unlock()
+	for d, woken := range todo {
+		if err := ackScript.Run(ctx, b.rdb, []string{b.prefix + ":fl:" + d}, b.args(d, woken)...).Err(); err != nil {
+			b.warn("answering a delivery again failed; retrying", err)
+			return
+		}
+		b.mu.Lock()
+		delete(b.unanswered, d)
+		b.mu.Unlock()
 	}
 }
 

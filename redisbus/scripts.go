@@ -273,23 +273,31 @@ return 2
 `)
 
 // abandonScript: ARGV key K, waiter IDs... Removes the registrations of
-// waiters that left; a retained event one of them took without hearing
-// the answer is offered again. A tombstone makes a register script of the
-// same waiter that Redis runs later (queued behind a stall) do nothing,
-// so the two commute. Returns how many events were offered again.
+// waiters that left. An ID marked "?" is of a waiter that left before it
+// heard its register script's answer: a retained event it took is offered
+// again, and a tombstone makes its register script, if Redis runs it
+// later (queued behind a stall), do nothing, so the two commute. Returns
+// how many events were offered again.
 var abandonScript = redis.NewScript(prelude + `
 local K = ARGV[A]
 local n = 0
 for i = A + 1, #ARGV do
-  redis.call('HDEL', P .. ':w:' .. K, ARGV[i])
-  redis.call('SET', P .. ':ab:' .. ARGV[i], 1, 'PX', C.lease)
-  local tk = P .. ':tk:' .. ARGV[i]
-  local d = redis.call('GET', tk)
-  if d then
-    redis.call('DEL', tk)
-    if redis.call('EXISTS', P .. ':fl:' .. d) == 1 then
-      reoffer(d)
-      n = n + 1
+  local wid = ARGV[i]
+  local unsure = string.sub(wid, 1, 1) == '?'
+  if unsure then
+    wid = string.sub(wid, 2)
+  end
+  redis.call('HDEL', P .. ':w:' .. K, wid)
+  if unsure then
+    redis.call('SET', P .. ':ab:' .. wid, 1, 'PX', C.lease)
+    local tk = P .. ':tk:' .. wid
+    local d = redis.call('GET', tk)
+    if d then
+      redis.call('DEL', tk)
+      if redis.call('EXISTS', P .. ':fl:' .. d) == 1 then
+        reoffer(d)
+        n = n + 1
+      end
     end
   end
 end

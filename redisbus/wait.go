@@ -32,40 +32,115 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 		return eventcoord.Event{}, err
 	}
 	b := s.b
-	w, err := b.add(s.scope, name)
+	w, err := b.add(s.scope, name, true)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
 
-	// One script takes the retained event or registers the waiter. If ctx
-	// ends before its answer, the outcome is left to Redis: a registration
-	// is removed by the janitor (or dropped by the next signal), a taken
-	// event is in flight and offered again when nobody answers for it.
-	res, err := b.register(ctx, w, "wait")
-	switch {
-	case err == nil: // took the retained event
-		d, perr := parseDelivery(res)
-		if perr != nil {
-			b.log.Error("redisbus: dropping an undecodable retained event", "err", perr)
-			b.leave(w)
-			return eventcoord.Event{}, perr
-		}
-		b.settle(d, []string{w.id})
-	case errors.Is(err, redis.Nil): // registered
-		select {
-		case <-w.ready:
-		case <-ctx.Done():
-			if b.leave(w) {
-				return eventcoord.Event{}, ctx.Err()
+	// One script takes the retained event or registers the waiter. It runs
+	// to its answer (within the bus's timeout) even when ctx ends first, so
+	// that what it did is known and undone at once: whoever finds the
+	// waiter gone when the answer comes cleans up.
+	answer := make(chan registerAnswer, 1)
+	callCtx, stopCall := context.WithTimeout(context.Background(), b.opts.timeout)
+	defer stopCall()
+	go b.registerFor(callCtx, w, answer)
+	select {
+	case a := <-answer:
+		switch {
+		case a.err == nil: // took the retained event
+			b.settle(a.d, []string{w.id})
+		case errors.Is(a.err, redis.Nil): // registered
+			select {
+			case <-w.ready:
+			case <-ctx.Done():
+				if b.leave(w, registered) {
+					return eventcoord.Event{}, ctx.Err()
+				}
+			}
+		default:
+			if b.leave(w, outcomeOf(a.err)) {
+				return eventcoord.Event{}, b.unavailable(ctx, "wait", a.err)
 			}
 		}
-	default:
-		if b.leave(w) {
-			return eventcoord.Event{}, b.unavailable(ctx, "wait", err)
+	case <-w.ready: // a delivery, a reconnect or Close took it first
+	case <-ctx.Done():
+		// Cancelling the call sheds it if it still waits for a connection
+		// (go-redis then never sends it); once sent, only its deadline
+		// cuts it short, so its answer is known.
+		stopCall()
+		if b.leaveCalling(w, answer) {
+			return eventcoord.Event{}, ctx.Err()
 		}
 	}
 	<-w.ready // taken by a delivery: it answers at once (delivery wins)
 	return w.ev, w.err
+}
+
+// registerAnswer is what the register script did for a waiter: took the
+// retained event (d), or registered it (err is redis.Nil), or failed.
+type registerAnswer struct {
+	d   delivery
+	err error
+}
+
+// registerFor runs the register script for w and hands the answer to w's
+// Wait if it still waits for it, else undoes what the script did.
+func (b *Bus) registerFor(ctx context.Context, w *waiter, answer chan<- registerAnswer) {
+	defer b.calls.Done()
+	var a registerAnswer
+	res, err := registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, "wait", w.id)...).Text()
+	if a.err = err; err == nil {
+		if a.d, a.err = parseDelivery(res); a.err != nil {
+			b.log.Error("redisbus: a retained event is undecodable", "err", a.err)
+		}
+	}
+	b.mu.Lock()
+	if b.waiters[w.id] == w {
+		answer <- a // buffered: never blocks
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.undo(w, a)
+}
+
+// leaveCalling is leave for a waiter whose register script has not
+// answered yet: the answer, now or when it comes, is undone.
+func (b *Bus) leaveCalling(w *waiter, answer <-chan registerAnswer) bool {
+	b.mu.Lock()
+	if b.waiters[w.id] != w {
+		b.mu.Unlock()
+		return false
+	}
+	b.forget(w)
+	var a registerAnswer
+	var got bool
+	select {
+	case a, got = <-answer:
+	default: // registerFor finds w gone and undoes the answer itself
+	}
+	b.mu.Unlock()
+	if got {
+		b.undo(w, a)
+	}
+	return true
+}
+
+// undo undoes what the register script did for w, which no longer waits:
+// a taken event is answered with none woken (so it is offered again), a
+// registration is removed.
+func (b *Bus) undo(w *waiter, a registerAnswer) {
+	switch {
+	case a.err == nil:
+		b.settle(a.d, []string{w.id})
+		return
+	case errors.Is(a.err, redis.Nil):
+		b.forgotten(w, registered)
+	default:
+		b.forgotten(w, outcomeOf(a.err))
+	}
+	b.nudge()
 }
 
 // Poll takes the retained event of name, or returns eventcoord.ErrNoEvent
@@ -75,7 +150,7 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 		return eventcoord.Event{}, err
 	}
 	b := s.b
-	w, err := b.add(s.scope, name)
+	w, err := b.add(s.scope, name, false)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
@@ -84,16 +159,16 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 	case err == nil:
 		d, perr := parseDelivery(res)
 		if perr != nil {
-			b.leave(w)
+			b.leave(w, unsent)
 			return eventcoord.Event{}, perr
 		}
 		b.settle(d, []string{w.id})
 	case errors.Is(err, redis.Nil):
-		if b.leave(w) { // a reconnect may have registered it meanwhile: leave properly
+		if b.leave(w, registered) { // a reconnect may have registered it meanwhile
 			return eventcoord.Event{}, eventcoord.ErrNoEvent
 		}
 	default:
-		if b.leave(w) {
+		if b.leave(w, outcomeOf(err)) {
 			return eventcoord.Event{}, b.unavailable(ctx, "poll", err)
 		}
 	}
@@ -111,14 +186,18 @@ func (b *Bus) register(ctx context.Context, w *waiter, mode string) (string, err
 	return registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, mode, w.id)...).Text()
 }
 
-// add makes a pending waiter of scope and name.
-func (b *Bus) add(scope, name string) (*waiter, error) {
+// add makes a pending waiter of scope and name; with call, one more
+// registerFor is counted.
+func (b *Bus) add(scope, name string, call bool) (*waiter, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, eventcoord.ErrClosed
 	}
 	b.nextID++
+	if call {
+		b.calls.Add(1) // Close waits for them once closed is set
+	}
 	w := &waiter{id: b.id + "." + strconv.FormatUint(b.nextID, 36), key: b.key(scope, name), sk: scopeKey(scope), ready: make(chan struct{})}
 	b.waiters[w.id] = w
 	g := b.byKey[w.key]
@@ -140,28 +219,58 @@ func (b *Bus) forget(w *waiter) {
 	}
 }
 
-// leave takes w out if it is still pending, and has its registration
-// removed in the background; it reports false when a delivery or Close
+// What Redis may hold of a waiter that leaves.
+const (
+	unsent     = iota // nothing: its register script never reached Redis
+	registered        // its registration
+	unknown           // anything its register script does, now or later
+)
+
+// outcomeOf tells what a register script that failed with err may have
+// done.
+func outcomeOf(err error) int {
+	if notSent(err) {
+		return unsent
+	}
+	return unknown
+}
+
+// leave takes w out if it is still pending, and has the janitor remove
+// what Redis may hold of it; it reports false when a delivery or Close
 // took w first.
-func (b *Bus) leave(w *waiter) bool {
+func (b *Bus) leave(w *waiter, held int) bool {
 	b.mu.Lock()
 	if b.waiters[w.id] != w {
 		b.mu.Unlock()
 		return false
 	}
 	b.forget(w)
-	b.gone[w.key] = append(b.gone[w.key], w.id)
 	b.mu.Unlock()
+	b.forgotten(w, held)
 	b.nudge()
 	return true
+}
+
+// forgotten queues the removal of what Redis may hold of w, which left.
+func (b *Bus) forgotten(w *waiter, held int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch held {
+	case registered:
+		b.gone[w.key] = append(b.gone[w.key], w.id)
+	case unknown: // the abandon script leaves a tombstone for these
+		b.gone[w.key] = append(b.gone[w.key], "?"+w.id)
+	}
 }
 
 // settle hands delivery d to those of the waiters ids that are still
 // pending, answers it in Redis, then wakes them. The answer comes first,
 // so that a process dying in between leaves the delivery to be offered
-// again rather than delivered twice; if it fails without reaching Redis
-// the waiters get the error and the event is offered again, and if its
-// fate is unknown they get the event (it may then be delivered again).
+// again rather than delivered twice. If the answer fails without reaching
+// Redis the waiters get the error and the event is offered again; if its
+// fate is unknown they get the event and the janitor answers again
+// (answers are idempotent) as soon as Redis is back, before the delivery
+// is due to be offered again.
 func (b *Bus) settle(d delivery, ids []string) {
 	k := b.key(d.scope, d.ev.Name)
 	b.mu.Lock()
@@ -183,8 +292,12 @@ func (b *Bus) settle(d delivery, ids []string) {
 		failed = eventcoord.ErrClosed
 	case notSent(err):
 		failed = b.unavailable(context.Background(), "answer delivery", err)
-	default:
-		b.log.Warn("redisbus: answering a delivery failed; if Redis did not run it, the event is offered again", "err", err)
+	default: // its fate is unknown: deliver, and answer again until Redis hears it
+		b.warn("answering a delivery failed; answering again in the background", err)
+		b.mu.Lock()
+		b.unanswered[d.id] = len(ws)
+		b.mu.Unlock()
+		b.nudge()
 	}
 	if failed == nil {
 		b.woken.Add(uint64(len(ws)))
@@ -198,8 +311,18 @@ func (b *Bus) settle(d delivery, ids []string) {
 	}
 }
 
-// notSent reports whether a failed call certainly never reached Redis.
+// notSent reports whether a failed call never reached Redis: it failed to
+// dial, or ended waiting for a connection (a context error that is not a
+// network error: once a call is on a connection, its deadline surfaces as
+// an i/o timeout).
 func notSent(err error) bool {
 	var op *net.OpError
-	return errors.Is(err, redis.ErrPoolTimeout) || (errors.As(err, &op) && op.Op == "dial")
+	var ne net.Error
+	switch {
+	case errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &op) && op.Op == "dial":
+		return true
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return !errors.As(err, &ne)
+	}
+	return false
 }
