@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -123,15 +124,34 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*summary, error) 
 	l.awaitWaiters(ctx, before.waiters+float64(cfg.waiters), 10*time.Second)
 	stopWaiters()
 	waiters.Wait()
-	drained := l.drain(ctx)
+	drained, after, err := l.settle(ctx, before)
 	stopSampling()
 	sampling.Wait()
-
-	after, err := l.metrics(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading /metrics at the end: %w", err)
 	}
 	return l.summarize(before, after, drained, sigTime, time.Since(start), samples), nil
+}
+
+// settle drains the retained events and reads eventd's counters until
+// every accepted signal is accounted for, or -settle has passed: a
+// Redis-backed eventd may still be giving back events that its leaving
+// waiters were handed, to be retained or replaced.
+func (l *loader) settle(ctx context.Context, before counts) (map[int64]bool, counts, error) {
+	drained := map[int64]bool{}
+	deadline := time.Now().Add(l.cfg.settle)
+	for {
+		maps.Copy(drained, l.drain(ctx))
+		after, err := l.metrics(ctx)
+		if err != nil || l.unaccounted(before, after, drained) == 0 || time.Now().After(deadline) {
+			return drained, after, err
+		}
+		select {
+		case <-ctx.Done():
+			return drained, after, ctx.Err()
+		case <-time.After(100 * time.Millisecond): // polling eventd's counters
+		}
+	}
 }
 
 // targetOf spreads waiters (and signals) over keys and names.

@@ -118,6 +118,7 @@ type config struct {
 	waitMs    int
 	json      bool
 	sample    time.Duration
+	settle    time.Duration
 	svg       string // write the samples' chart here
 	replot    string // chart this saved -json summary instead of running
 }
@@ -138,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.waitMs, "wait-ms", 30000, "each wait's timeoutMs")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON")
 	fs.DurationVar(&cfg.sample, "sample", 10*time.Second, "how often to sample eventd's RSS and goroutines from /metrics")
+	fs.DurationVar(&cfg.settle, "settle", 30*time.Second, "at the end, how long to wait for eventd to account for every signal (events in flight over Redis)")
 	fs.StringVar(&cfg.svg, "svg", "", "write an SVG chart of RSS, goroutines and p99 latency over time to this file")
 	fs.StringVar(&cfg.replot, "replot", "", "with -svg: chart this saved -json summary instead of running")
 	if err := fs.Parse(args); err != nil {

@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func smallRun(url string) config {
-	return config{url: url, signalURL: url, keys: []string{"a", "b"}, waiters: 20, names: 4, count: 300, waitMs: 5000, sample: time.Second}
+	return config{url: url, signalURL: url, keys: []string{"a", "b"}, waiters: 20, names: 4, count: 300, waitMs: 5000, sample: time.Second, settle: time.Second}
 }
 
 func TestLoadLosesNothing(t *testing.T) {

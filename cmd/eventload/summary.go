@@ -55,17 +55,12 @@ func (l *loader) summarize(before, after counts, drained map[int64]bool, sigTime
 	}
 	s.SignalsPerSec = float64(s.Accepted) / sigTime.Seconds()
 	s.RequestsPerSec = float64(s.Requests) / total.Seconds()
-	unaccounted := 0
 	for id := range t.accepted {
 		if t.received[id] {
 			s.Distinct++
-		} else if !drained[id] {
-			unaccounted++
 		}
 	}
-	// Signals neither received nor retained must be eventd's replaced,
-	// expired or evicted ones; any more are lost.
-	s.Lost = max(0, unaccounted-int(s.Replaced+s.Expired+s.Evicted))
+	s.Lost = l.lost(before, after, drained)
 	s.ServerErrors, s.WrongOrRepeated, s.SignalsFailed = t.server, t.wrong, t.sigFailed
 	lat := slices.Clone(t.latencies)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -74,6 +69,26 @@ func (l *loader) summarize(before, after counts, drained map[int64]bool, sigTime
 		"p99": ms(percentileSorted(lat, .99)), "max": ms(percentileSorted(lat, 1)),
 	}
 	return s
+}
+
+// lost counts the accepted signals neither received, nor retained at the
+// end, nor among eventd's replaced, expired or evicted ones. l.t.mu must
+// be held.
+func (l *loader) lost(before, after counts, drained map[int64]bool) int {
+	missing := 0
+	for id := range l.t.accepted {
+		if !l.t.received[id] && !drained[id] {
+			missing++
+		}
+	}
+	return max(0, missing-int(after.replaced-before.replaced+after.expired-before.expired+after.evicted-before.evicted))
+}
+
+// unaccounted is lost, taking l.t.mu.
+func (l *loader) unaccounted(before, after counts, drained map[int64]bool) int {
+	l.t.mu.Lock()
+	defer l.t.mu.Unlock()
+	return l.lost(before, after, drained)
 }
 
 func (s *summary) print(w io.Writer) {
