@@ -34,6 +34,7 @@ const (
 // wake its waiters.
 type Bus struct {
 	rdb    *redis.Client // the bus's own client: no retries, deadlines from contexts
+	ctl    *redis.Client // the same, with a pool of its own for answers and the janitor, which must not queue behind waits
 	prefix string
 	id     string // this process's ID in Redis
 	conf   []any  // the arguments every script starts with
@@ -145,8 +146,10 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 	ro.ClientSideCache, ro.ClientSideCacheConfig = nil, nil
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	co := ro
+	co.PoolSize, co.MinIdleConns, co.MaxIdleConns, co.MaxActiveConns = 4, 0, 4, 0
 	b := &Bus{
-		rdb: redis.NewClient(&ro), prefix: o.prefix, id: hex.EncodeToString(id[:]), opts: o, log: o.log,
+		rdb: redis.NewClient(&ro), ctl: redis.NewClient(&co), prefix: o.prefix, id: hex.EncodeToString(id[:]), opts: o, log: o.log,
 		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, gone: map[string][]string{}, unanswered: map[string]int{},
 		wake: make(chan struct{}, 1),
 	}
@@ -156,6 +159,7 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 	if _, err := b.pubsub.Receive(ctx); err != nil { // the subscription's confirmation
 		b.pubsub.Close()
 		b.rdb.Close()
+		b.ctl.Close()
 		return nil, fmt.Errorf("%w: redis subscribe: %w", eventcoord.ErrUnavailable, err)
 	}
 	b.run, b.stop = context.WithCancel(context.Background())
@@ -186,7 +190,7 @@ func (b *Bus) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 func (b *Bus) Stats() eventcoord.Stats {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
-	v, err := statsScript.Run(ctx, b.rdb, []string{b.prefix + ":stat", b.prefix + ":rt"}).Int64Slice()
+	v, err := statsScript.Run(ctx, b.ctl, []string{b.prefix + ":stat", b.prefix + ":rt"}).Int64Slice()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
@@ -228,6 +232,7 @@ func (b *Bus) Close() error {
 	defer cancel()
 	b.unregister(ctx)
 	b.rdb.Close()
+	b.ctl.Close()
 	return err
 }
 

@@ -36,7 +36,7 @@ func (b *Bus) janitor() {
 			renewed = time.Now()
 		}
 		if tick {
-			if _, err := redeliverScript.Run(ctx, b.rdb, []string{b.prefix + ":fld"}, b.args(max(2*b.opts.tick, 2*time.Second).Milliseconds())...).Result(); err != nil {
+			if _, err := redeliverScript.Run(ctx, b.ctl, []string{b.prefix + ":fld"}, b.args(max(2*b.opts.tick, 2*time.Second).Milliseconds())...).Result(); err != nil {
 				b.warn("offering late deliveries again failed", err)
 			}
 		}
@@ -66,7 +66,7 @@ func (b *Bus) answerAgain(ctx context.Context) {
 	todo := maps.Clone(b.unanswered)
 	b.mu.Unlock()
 	for d, woken := range todo {
-		if err := ackScript.Run(ctx, b.rdb, []string{b.prefix + ":fl:" + d}, b.args(d, woken)...).Err(); err != nil {
+		if err := ackScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + d}, b.args(d, woken)...).Err(); err != nil {
 			b.warn("answering a delivery again failed; retrying", err)
 			return
 		}
@@ -94,7 +94,7 @@ func (b *Bus) unregister(ctx context.Context) {
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		if err := abandonScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + k}, args...).Err(); err != nil {
+		if err := abandonScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + k}, args...).Err(); err != nil {
 			b.warn("removing registrations failed; retrying", err)
 			b.mu.Lock()
 			for k, ids := range gone {
@@ -129,7 +129,7 @@ func (b *Bus) reregister(ctx context.Context) {
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		res, err := registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + k}, args...).Text()
+		res, err := registerScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + k}, args...).Text()
 		switch {
 		case errors.Is(err, redis.Nil):
 			b.mu.Lock()
@@ -151,7 +151,7 @@ func (b *Bus) reregister(ctx context.Context) {
 				b.log.Error("redisbus: dropping an undecodable retained event", "err", perr)
 				continue
 			}
-			b.settle(d, ids)
+			b.settle(handoff{d: d, ids: ids})
 		}
 	}
 }
@@ -167,7 +167,7 @@ func (b *Bus) renew(ctx context.Context) {
 	if len(keys) == 0 {
 		return
 	}
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := b.ctl.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.PExpire(ctx, b.prefix+":w:"+k, b.opts.lease)
 		}

@@ -49,7 +49,7 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 	case a := <-answer:
 		switch {
 		case a.err == nil: // took the retained event
-			b.settle(a.d, []string{w.id})
+			b.settle(handoff{d: a.d, ids: []string{w.id}})
 		case errors.Is(a.err, redis.Nil): // registered
 			select {
 			case <-w.ready:
@@ -133,7 +133,7 @@ func (b *Bus) leaveCalling(w *waiter, answer <-chan registerAnswer) bool {
 func (b *Bus) undo(w *waiter, a registerAnswer) {
 	switch {
 	case a.err == nil:
-		b.settle(a.d, []string{w.id})
+		b.settle(handoff{d: a.d, ids: []string{w.id}})
 		return
 	case errors.Is(a.err, redis.Nil):
 		b.forgotten(w, registered)
@@ -162,7 +162,7 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 			b.leave(w, unsent)
 			return eventcoord.Event{}, perr
 		}
-		b.settle(d, []string{w.id})
+		b.settle(handoff{d: d, ids: []string{w.id}})
 	case errors.Is(err, redis.Nil):
 		if b.leave(w, registered) { // a reconnect may have registered it meanwhile
 			return eventcoord.Event{}, eventcoord.ErrNoEvent
@@ -260,54 +260,6 @@ func (b *Bus) forgotten(w *waiter, held int) {
 		b.gone[w.key] = append(b.gone[w.key], w.id)
 	case unknown: // the abandon script leaves a tombstone for these
 		b.gone[w.key] = append(b.gone[w.key], "?"+w.id)
-	}
-}
-
-// settle hands delivery d to those of the waiters ids that are still
-// pending, answers it in Redis, then wakes them. The answer comes first,
-// so that a process dying in between leaves the delivery to be offered
-// again rather than delivered twice. If the answer fails without reaching
-// Redis the waiters get the error and the event is offered again; if its
-// fate is unknown they get the event and the janitor answers again
-// (answers are idempotent) as soon as Redis is back, before the delivery
-// is due to be offered again.
-func (b *Bus) settle(d delivery, ids []string) {
-	k := b.key(d.scope, d.ev.Name)
-	b.mu.Lock()
-	var ws []*waiter
-	for _, id := range ids {
-		if w := b.waiters[id]; w != nil && w.key == k {
-			b.forget(w)
-			ws = append(ws, w)
-		}
-	}
-	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(b.run, b.opts.timeout)
-	err := ackScript.Run(ctx, b.rdb, []string{b.prefix + ":fl:" + d.id}, b.args(d.id, len(ws))...).Err()
-	cancel()
-	var failed error
-	switch {
-	case err == nil:
-	case b.run.Err() != nil && errors.Is(err, context.Canceled):
-		failed = eventcoord.ErrClosed
-	case notSent(err):
-		failed = b.unavailable(context.Background(), "answer delivery", err)
-	default: // its fate is unknown: deliver, and answer again until Redis hears it
-		b.warn("answering a delivery failed; answering again in the background", err)
-		b.mu.Lock()
-		b.unanswered[d.id] = len(ws)
-		b.mu.Unlock()
-		b.nudge()
-	}
-	if failed == nil {
-		b.woken.Add(uint64(len(ws)))
-	}
-	for _, w := range ws {
-		w.ev, w.err = d.ev, failed
-		if failed != nil {
-			w.ev = eventcoord.Event{}
-		}
-		close(w.ready)
 	}
 }
 
