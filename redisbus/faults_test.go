@@ -140,7 +140,16 @@ func TestWaitAndSignalEndInTimeWhileRedisStalls(t *testing.T) {
 }
 
 func TestRedisRestartDeliversOrRetainsEveryTime(t *testing.T) { // S1, S3
-	srv := redistest.Start(t) // append-only, fsync each second, as the README sets it up
+	for _, o := range []redistest.Options{{Fsync: "always"}, {Fsync: "everysec"}, {Ephemeral: true}} {
+		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) { restartDeliversOrRetains(t, o) })
+	}
+}
+
+// restartDeliversOrRetains has a waiter blocked on one process while Redis
+// is SIGKILLed and restarted, and another process retry a signal every
+// 5 ms: the waiter gets the first one accepted, ten times over.
+func restartDeliversOrRetains(t *testing.T, o redistest.Options) {
+	srv := redistest.StartWith(t, o)
 	a, b := newBus(t, srv), newBus(t, srv)
 	for i := range 10 {
 		name := fmt.Sprint("restart-", i)
@@ -148,7 +157,7 @@ func TestRedisRestartDeliversOrRetainsEveryTime(t *testing.T) { // S1, S3
 		var ev eventcoord.Event
 		go func() {
 			var err error
-			ev, err = a.Events().Wait(testCtx(t), name)
+			ev, err = waitThroughRestart(testCtx(t), a, name)
 			got <- err
 		}()
 		awaitRegistered(t, srv, "", name, 1)

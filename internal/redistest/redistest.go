@@ -37,6 +37,9 @@ type Options struct {
 	// default), "always" (every write is on disk before Redis answers it) or
 	// "no".
 	Fsync string
+	// Ephemeral runs Redis without any persistence: a restart comes back
+	// empty.
+	Ephemeral bool
 	// Debug enables the DEBUG command, which Redis 7 and later refuse by
 	// default, so that [Server.Stall] works.
 	Debug bool
@@ -148,8 +151,12 @@ func (s *Server) start() error {
 // deadline.
 func (s *Server) startLocked() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
+	appendonly := "yes"
+	if s.opts.Ephemeral {
+		appendonly = "no"
+	}
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", s.opts.Fsync, "--protected-mode", "no"}
+		"--save", "", "--appendonly", appendonly, "--appendfsync", s.opts.Fsync, "--protected-mode", "no"}
 	if s.opts.Debug {
 		major, err := s.major()
 		if err != nil {
