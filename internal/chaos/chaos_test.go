@@ -55,9 +55,6 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test: not under -short")
 	}
-	if os.Getenv("EVENTCOORD_CHAOS") != "1" {
-		t.Skip("chaos test: set EVENTCOORD_CHAOS=1 to run it (about 70 s)")
-	}
 	kinds, err := parseFaults(*faultsFlag)
 	require.NoError(t, err)
 	seed := *seedFlag

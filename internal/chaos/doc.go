@@ -9,9 +9,9 @@
 // prints replays the same clients' choices and the same fault schedule
 // (not the same interleaving: the processes' timing is their own).
 //
-//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v                    # the CI run, about 70 s
-//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -chaos.seed 42     # replay a seed
-//	EVENTCOORD_CHAOS=1 go test ./internal/chaos -run TestChaos -v -timeout 20m -chaos.duration 10m
+//	go test ./internal/chaos -run TestChaos -v                    # the CI run (part of go test ./...), about 70 s
+//	go test ./internal/chaos -run TestChaos -v -chaos.seed 42     # replay a seed
+//	go test ./internal/chaos -run TestChaos -v -timeout 20m -chaos.duration 10m
 //	go test ./internal/chaos -run TestRecheck -v -chaos.recheck /tmp/eventcoord-chaos-42.json
 //
 // Flags: -chaos.seed (default random, printed), -chaos.duration (of client
@@ -23,8 +23,8 @@
 // -chaos.out (write the history as JSON; a failing run writes it to the
 // temporary directory anyway, with the replicas' logs beside it),
 // -chaos.recheck (TestRecheck checks such a file again), and
-// -chaos.excuse-killed-answers (see 2 below). EVENTCOORD_CHAOS=1 enables
-// TestChaos; without it, and under -short, it is skipped.
+// -chaos.excuse-killed-answers (see 2 below). Under -short TestChaos is
+// skipped.
 //
 // Redis runs with appendonly yes and appendfsync always, so that a crash
 // loses nothing Redis acknowledged: the checker's "nothing lost" holds only
