@@ -79,12 +79,13 @@ func startEventd(t *testing.T, args ...string) (string, *exec.Cmd) {
 		t.Fatal("eventd printed nothing")
 	}
 	var start struct{ Msg, Addr, Mode string }
+	first := lines.Text() // copied before the reader below scans on
 	go func() { // keep draining the log so eventd never blocks on it
 		defer close(drained)
 		for lines.Scan() {
 		}
 	}()
-	require.NoError(t, json.Unmarshal(lines.Bytes(), &start), "%s", lines.Text())
+	require.NoError(t, json.Unmarshal([]byte(first), &start), "%s", first)
 	require.Equal(t, "eventd listening", start.Msg)
 	return "http://" + start.Addr, cmd
 }
