@@ -26,6 +26,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if run, ok := subcommand(os.Args[1:]); ok { // signal, wait, version (cli.go)
+		os.Exit(run(ctx, os.Args[2:], os.Getenv, stdio{os.Stdin, os.Stdout, os.Stderr}))
+	}
+	if wantsVersion(os.Args[1:]) {
+		readBuildInfo().write(os.Stdout)
+		os.Exit(0)
+	}
 	os.Exit(Main(ctx, os.Args[1:], os.Getenv, os.Stderr))
 }
 
@@ -33,6 +40,7 @@ func main() {
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) { // usage was printed: no failure
+		fmt.Fprint(stderr, subcommandUsage)
 		return 0
 	}
 	if err != nil {
@@ -65,7 +73,8 @@ func run(ctx context.Context, cfg config, logOut io.Writer) error {
 		httpapi.WithBodyTimeout(cfg.bodyTimeout),
 		httpapi.WithLogger(log),
 		httpapi.WithStats(be.stats),
-		httpapi.WithHealth(be.health))...)
+		httpapi.WithHealth(be.health),
+		httpapi.WithRegistry(newRegistry()))...) // with eventd_build_info (version.go)
 	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           h,
