@@ -79,7 +79,8 @@ func startEventd(t *testing.T, args ...string) (string, *exec.Cmd) {
 		t.Fatal("eventd printed nothing")
 	}
 	var start struct{ Msg, Addr, Mode string }
-	first := lines.Text() // copied before the reader below scans on
+	// Copied before the reader below scans on.
+	first := lines.Text()
 	go func() { // keep draining the log so eventd never blocks on it
 		defer close(drained)
 		for lines.Scan() {
