@@ -125,6 +125,7 @@ func New(scopes func(scope string) eventcoord.Events, opts ...Option) *Handler {
 	}
 	h.mux.Handle("/healthz", method(http.MethodGet, http.HandlerFunc(h.healthz)))
 	h.mux.Handle("/metrics", method(http.MethodGet, promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{})))
+	h.mux.Handle("/openapi.json", method(http.MethodGet, http.HandlerFunc(serveOpenAPI))) // openapi.go
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "Not found"))
 	})
