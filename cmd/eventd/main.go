@@ -4,7 +4,13 @@
 //
 //	go run ./cmd/eventd
 //
-// and see eventd -h for its flags.
+// and see eventd -h for its flags. The same binary is a client of any
+// server of the API, for shell scripts (cli.go), and reports its build
+// (version.go):
+//
+//	eventd signal -data '{"code": "123456"}' mfa_code
+//	eventd wait -timeout 30s mfa_code
+//	eventd version
 package main
 
 import (
