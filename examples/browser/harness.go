@@ -151,7 +151,10 @@ type registerer interface {
 // signal that beats the request to the server.
 func expect(ctx context.Context, ev eventcoord.Events, name string) (pending, error) {
 	if p, ok := ev.(eventcoord.Poller); ok {
-		if _, err := p.Poll(ctx, name); err != nil && !errors.Is(err, eventcoord.ErrNoEvent) {
+		pctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		_, err := p.Poll(pctx, name)
+		cancel()
+		if err != nil && !errors.Is(err, eventcoord.ErrNoEvent) {
 			return nil, fmt.Errorf("dropping a stale %s: %w", name, err)
 		}
 	}

@@ -89,11 +89,16 @@ func run(out io.Writer, eventd, key string) error {
 	return nil
 }
 
+// signalTimeout bounds a signal of the phone or the approver.
+const signalTimeout = 10 * time.Second
+
 // phone plays the user's phone: the site texts it a code, and it signals
 // mangle(code) as "mfa_code" on ev.
 func phone(ev eventcoord.Events, out io.Writer, mangle func(string) string) func(context.Context, string, string) error {
 	return func(ctx context.Context, user, code string) error {
 		fmt.Fprintf(out, "phone:  SMS to %s: your code is %s\n", user, code)
+		ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+		defer cancel()
 		r, err := ev.Signal(ctx, "mfa_code", eventcoord.Data{"code": mangle(code)})
 		if err != nil {
 			return fmt.Errorf("signaling mfa_code: %w", err)
@@ -111,6 +116,8 @@ func approver(ev eventcoord.Events, out io.Writer, answer eventcoord.Data) func(
 		if answer == nil {
 			return nil
 		}
+		ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+		defer cancel()
 		if _, err := ev.Signal(ctx, "approval", answer); err != nil {
 			return fmt.Errorf("signaling approval: %w", err)
 		}
