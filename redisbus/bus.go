@@ -180,13 +180,13 @@ func (b *Bus) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 
 // Stats reports this process's waiters (Waiters, Names, Woken) and the
 // shared totals in Redis of every process (Signals, Delivered, Retained,
-// Expired, Replaced, Evicted); when Redis cannot be read within the
+// RetainedBytes, Expired, Replaced, Evicted, EvictedBy); when Redis cannot be read within the
 // bus's timeout, those are the last read (zero before the first). When every process is idle,
 //
 //	Signals == Delivered + Retained + Expired + Replaced + Evicted
 //
 // holds for the shared totals, as in one process. Expiries are counted
-// when the bus next touches the scope's retained events.
+// by the janitors within about a second.
 func (b *Bus) Stats() eventcoord.Stats {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
@@ -197,7 +197,9 @@ func (b *Bus) Stats() eventcoord.Stats {
 		b.warn("reading the shared counters failed; reporting the last read", err)
 	} else {
 		b.shared = eventcoord.Stats{Signals: uint64(v[0]), Delivered: uint64(v[1]), Expired: uint64(v[2]),
-			Replaced: uint64(v[3]), Evicted: uint64(v[4]), Retained: int(v[5])}
+			Replaced: uint64(v[3]), Evicted: uint64(v[4]),
+			EvictedBy: eventcoord.Evictions{ScopeCount: uint64(v[5]), ScopeBytes: uint64(v[6]), Count: uint64(v[7]), Bytes: uint64(v[8])},
+			Retained:  int(v[9]), RetainedBytes: v[10]}
 	}
 	s := b.shared
 	s.Waiters, s.Names, s.Woken = len(b.waiters), len(b.byKey), b.woken.Load()

@@ -15,6 +15,8 @@
 //	P:r:K      the retained event of K, expiring after the retention
 //	P:ri:S, P:rz:S, P:rsn, P:rsb, P:rt
 //	           the index of retained events per scope and overall (for the bounds)
+//	P:rx       every retained event by expiry: the janitors count expiries
+//	           from it each second, also in scopes nobody touches again
 //	P:fl:D     delivery D in flight: the event, the processes yet to answer
 //	P:fld      the deliveries in flight by deadline
 //	P:tk:W     the delivery that waiter W took from retention (expires)

@@ -271,3 +271,55 @@ func TestRetainedEventsAreBoundedPerScope(t *testing.T) { // S10
 	s = b.Stats()
 	assert.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted, "S3 over Redis: %+v", s)
 }
+
+func TestExpiriesAreCountedInScopesNobodyTouchesAgain(t *testing.T) { // S2, S3
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithRetention(200*time.Millisecond), WithMaxRetainedPerScope(5))
+	for i := range 5 {
+		_, err := b.Scope("idle").Signal(testCtx(t), fmt.Sprint("m", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+	}
+	// Nothing touches the scope again: the janitor counts its expiries.
+	require.Eventually(t, func() bool {
+		s := b.Stats()
+		return s.Expired == 5 && s.Retained == 0 && s.RetainedBytes == 0
+	}, 20*time.Second, 10*time.Millisecond, "expiries of an idle scope are never counted: %+v", b.Stats())
+
+	// And they no longer count against the scope's bound.
+	for i := range 5 {
+		r, err := b.Scope("idle").Signal(testCtx(t), fmt.Sprint("n", i), eventcoord.Data{"i": i})
+		require.NoError(t, err)
+		assert.True(t, r.Retained, "n%d evicted by expired events", i)
+	}
+	s := b.Stats()
+	assert.Zero(t, s.Evicted)
+	assert.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted, "S3 over Redis: %+v", s)
+}
+
+func TestOverallBoundHoldsWhenAScopesIndexIsGone(t *testing.T) { // S10
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithMaxRetained(10))
+	ctx := testCtx(t)
+	for i := range 8 {
+		_, err := b.Scope("lost").Signal(ctx, fmt.Sprint("l", i), eventcoord.Data{})
+		require.NoError(t, err)
+	}
+	// The scope's events and index vanish behind the counts' back (as when
+	// the index outlived no janitor): its counts must not hold the bound.
+	rdb := srv.Client()
+	keys, err := rdb.Keys(ctx, DefaultPrefix+":r:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, rdb.Del(ctx, append(keys, DefaultPrefix+":ri:"+scopeKey("lost"), DefaultPrefix+":rz:"+scopeKey("lost"))...).Err())
+	for i := range 10 {
+		r, err := b.Scope("busy").Signal(ctx, fmt.Sprint("b", i), eventcoord.Data{})
+		require.NoError(t, err)
+		assert.True(t, r.Retained, "b%d", i)
+	}
+	r, err := b.Scope("busy").Signal(ctx, "one-more", eventcoord.Data{})
+	require.NoError(t, err)
+	assert.True(t, r.Retained)
+	keys, err = rdb.Keys(ctx, DefaultPrefix+":r:*").Result()
+	require.NoError(t, err)
+	assert.Len(t, keys, 10, "the overall bound holds")
+	assert.Equal(t, uint64(1), b.Stats().EvictedBy.Count)
+}

@@ -13,7 +13,8 @@ import (
 // janitor does in the background what no caller should wait for: it
 // removes the registrations of waiters that left, registers the local
 // waiters again after a reconnect, renews the leases of the registrations
-// of local waiters, and offers again the deliveries nobody answered.
+// of local waiters, counts the retained events that expired, and offers
+// again the deliveries nobody answered.
 func (b *Bus) janitor() {
 	t := time.NewTicker(b.opts.tick)
 	defer t.Stop()
@@ -36,6 +37,9 @@ func (b *Bus) janitor() {
 			renewed = time.Now()
 		}
 		if tick {
+			if _, err := sweepScript.Run(ctx, b.ctl, []string{b.prefix + ":rx"}, b.args()...).Result(); err != nil {
+				b.warn("counting expired events failed", err)
+			}
 			if _, err := redeliverScript.Run(ctx, b.ctl, []string{b.prefix + ":fld"}, b.args(max(2*b.opts.tick, 2*time.Second).Milliseconds())...).Result(); err != nil {
 				b.warn("offering late deliveries again failed", err)
 			}

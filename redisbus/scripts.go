@@ -32,6 +32,10 @@ local function extend(key, ms)
 end
 
 local function stat(field) redis.call('HINCRBY', P .. ':stat', field, 1) end
+-- The retention index outlives the events it lists by this much, so that
+-- the janitors sweep (and count) every expiry before the index could go.
+local function index_ms() return C.ttl + 600000 end
+local function scope_of(K) local n = string.match(K, '^(%d+):') return string.sub(K, 1, #n + 1 + tonumber(n)) end
 local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
 local function keep_ms() return math.max(C.ttl, 60000) + C.redeliver * 2 end
 
@@ -44,6 +48,7 @@ local function unindex(S, K)
   size = tonumber(size)
   redis.call('HDEL', P .. ':rz:' .. S, K)
   redis.call('ZREM', P .. ':ri:' .. S, K)
+  redis.call('ZREM', P .. ':rx', K)
   local n = tonumber(redis.call('ZINCRBY', P .. ':rsn', -1, S))
   redis.call('ZINCRBY', P .. ':rsb', -size, S)
   if n <= 0 then
@@ -66,10 +71,24 @@ local function sweep(S, now)
   end
 end
 
-local function evict_oldest(S)
+-- evict_oldest evicts the oldest retained event of S for cause why
+-- (counted as evicted, and by cause). A scope whose index is empty but
+-- whose counts are not (they outlived it) has its counts repaired.
+local function evict_oldest(S, why)
   local old = redis.call('ZRANGE', P .. ':ri:' .. S, 0, 0)
-  if #old == 0 then return false end
+  if #old == 0 then
+    local n, b = redis.call('ZSCORE', P .. ':rsn', S), redis.call('ZSCORE', P .. ':rsb', S)
+    if n or b then
+      redis.call('HINCRBY', P .. ':rt', 'n', -tonumber(n or '0'))
+      redis.call('HINCRBY', P .. ':rt', 'b', -tonumber(b or '0'))
+      redis.call('ZREM', P .. ':rsn', S)
+      redis.call('ZREM', P .. ':rsb', S)
+      return true
+    end
+    return false
+  end
   drop(S, old[1], 'evicted')
+  stat('evicted_' .. why)
   return true
 end
 
@@ -82,15 +101,18 @@ local function total(f) return tonumber(redis.call('HGET', P .. ':rt', f) or '0'
 -- another's flood (S10).
 local function bound(S, now)
   sweep(S, now)
-  while (C.maxNS > 0 and score(':rsn', S) > C.maxNS) or (C.maxBS > 0 and score(':rsb', S) > C.maxBS) do
-    if not evict_oldest(S) then break end
+  while C.maxNS > 0 and score(':rsn', S) > C.maxNS do
+    if not evict_oldest(S, 'scope_count') then break end
   end
-  for _, b in ipairs({{C.maxN, 'n', ':rsn'}, {C.maxB, 'b', ':rsb'}}) do
+  while C.maxBS > 0 and score(':rsb', S) > C.maxBS do
+    if not evict_oldest(S, 'scope_bytes') then break end
+  end
+  for _, b in ipairs({{C.maxN, 'n', ':rsn', 'count'}, {C.maxB, 'b', ':rsb', 'bytes'}}) do
     while b[1] > 0 and total(b[2]) > b[1] do
       local v = redis.call('ZREVRANGE', P .. b[3], 0, 0)[1]
       if not v then break end
       sweep(v, now)
-      if total(b[2]) > b[1] and not evict_oldest(v) then break end
+      if total(b[2]) > b[1] and not evict_oldest(v, b[4]) then break end
     end
   end
 end
@@ -115,13 +137,14 @@ local function retain(S, K, rec, seq, giveback, now)
   end
   redis.call('SET', rk, rec, 'PX', C.ttl)
   redis.call('ZADD', P .. ':ri:' .. S, now + C.ttl, K)
+  redis.call('ZADD', P .. ':rx', now + C.ttl, K)
   redis.call('HSET', P .. ':rz:' .. S, K, #rec)
   redis.call('ZINCRBY', P .. ':rsn', 1, S)
   redis.call('ZINCRBY', P .. ':rsb', #rec, S)
   redis.call('HINCRBY', P .. ':rt', 'n', 1)
   redis.call('HINCRBY', P .. ':rt', 'b', #rec)
-  for _, k in ipairs({':ri:' .. S, ':rz:' .. S, ':rsn', ':rsb', ':rt'}) do
-    extend(P .. k, C.ttl)
+  for _, k in ipairs({':ri:' .. S, ':rz:' .. S, ':rsn', ':rsb', ':rt', ':rx'}) do
+    extend(P .. k, index_ms())
   end
   bound(S, now)
   return redis.call('EXISTS', rk)
@@ -304,6 +327,17 @@ end
 return n
 `)
 
+// sweepScript: no own arguments. Counts and unindexes the retained events
+// that expired (at most 1,000 a call), in every scope: a scope nobody
+// signals again is swept too. Returns how many.
+var sweepScript = redis.NewScript(prelude + `
+local gone = redis.call('ZRANGEBYSCORE', P .. ':rx', '-inf', now_ms(), 'LIMIT', 0, 1000)
+for _, K in ipairs(gone) do
+  drop(scope_of(K), K, 'expired')
+end
+return #gone
+`)
+
 // redeliverScript: ARGV grace ms. Offers again the deliveries no process
 // answered by their deadline. A delivery first found late gets grace more,
 // so that answers queued behind a Redis stall run before it is re-offered.
@@ -325,10 +359,13 @@ return n
 `)
 
 // statsScript returns the shared counters: signals, delivered, expired,
-// replaced, evicted, and the number of events retained now.
+// replaced, evicted, evictions by cause (scope count, scope bytes, count,
+// bytes), and the number and bytes of events retained now.
 var statsScript = redis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'signals', 'delivered', 'expired', 'replaced', 'evicted')
-s[6] = redis.call('HGET', KEYS[2], 'n')
-for i = 1, 6 do s[i] = tonumber(s[i] or '0') end
+local s = redis.call('HMGET', KEYS[1], 'signals', 'delivered', 'expired', 'replaced', 'evicted',
+  'evicted_scope_count', 'evicted_scope_bytes', 'evicted_count', 'evicted_bytes')
+local r = redis.call('HMGET', KEYS[2], 'n', 'b')
+s[10], s[11] = r[1], r[2]
+for i = 1, 11 do s[i] = tonumber(s[i] or '0') end
 return s
 `)
