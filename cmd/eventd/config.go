@@ -163,7 +163,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 func splitKeys(lines []string) []string {
 	var keys []string
 	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+		if l = strings.TrimSpace(strings.TrimPrefix(l, "\ufeff")); l != "" && !strings.HasPrefix(l, "#") { // a BOM is no key
 			keys = append(keys, l)
 		}
 	}

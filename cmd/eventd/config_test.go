@@ -47,6 +47,18 @@ func TestKeysFile(t *testing.T) {
 	assert.Equal(t, []string{"gamma", "alpha", "beta"}, cfg.keys)
 }
 
+func TestKeysFileWithAByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	bomOnly, withKey := filepath.Join(dir, "bom"), filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(bomOnly, []byte("\ufeff\n"), 0o600))
+	require.NoError(t, os.WriteFile(withKey, []byte("\ufeffalpha\n"), 0o600))
+	_, err := parseConfig([]string{"-api-keys-file", bomOnly}, env(nil), io.Discard)
+	assert.Error(t, err, "a file holding only a byte order mark holds no key")
+	cfg, err := parseConfig([]string{"-api-keys-file", withKey}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"alpha"}, cfg.keys)
+}
+
 func TestRefusesToListenBeyondLoopbackWithoutKeys(t *testing.T) {
 	for _, addr := range []string{":8080", "0.0.0.0:8080", "192.0.2.1:80", "[::]:80", "example.com:80"} {
 		_, err := parseConfig([]string{"-addr", addr}, env(nil), io.Discard)
