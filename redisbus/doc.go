@@ -11,7 +11,7 @@
 // With P the prefix (DefaultPrefix), S a scope and K a scope and name:
 //
 //	P:w:K      hash: waiter ID -> process ID, one field per registered waiter;
-//	           a lease (30 s) renewed each second by the processes waiting on K
+//	           a lease (30 s) renewed every 10 s by the processes waiting on K
 //	P:r:K      the retained event of K, expiring after the retention
 //	P:ri:S, P:rz:S, P:rsn, P:rsb, P:rt
 //	           the index of retained events per scope and overall (for the bounds)
