@@ -1,0 +1,52 @@
+package client_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/eventcoord/eventcoord"
+	"github.com/eventcoord/eventcoord/eventcoordtest"
+	"github.com/eventcoord/eventcoord/internal/testserver"
+)
+
+// TestConformance runs the shared Events suite against eventd's API over
+// real loopback HTTP (S11): one fresh server per part, one API key per
+// scope, and a second client per key (its own connections) as the peer.
+// Close closes the Coordinator behind the server.
+func TestConformance(t *testing.T) {
+	const closed = `eventd answers waits woken by its Coordinator's Close, and every call after it, ` +
+		`503 "Server is shutting down", which the client reports as eventcoord.ErrUnavailable, ` +
+		`not eventcoord.ErrClosed`
+	eventcoordtest.TestEvents(t, func(t *testing.T) eventcoordtest.Factory {
+		srv := testserver.Start(t)
+		handle := func() func(id string) eventcoord.Events {
+			var mu sync.Mutex
+			clients := map[string]eventcoord.Events{}
+			return func(id string) eventcoord.Events {
+				mu.Lock()
+				defer mu.Unlock()
+				if e, ok := clients[id]; ok {
+					return e
+				}
+				e := newClient(t, srv.URL, id).Events()
+				clients[id] = e
+				return e
+			}
+		}
+		return eventcoordtest.Factory{
+			Scope:   handle(),
+			Peer:    handle(),
+			Waiters: func() int { return srv.Coord.Stats().Waiters },
+			Stats:   srv.Coord.Stats,
+			Close:   srv.Coord.Close,
+			Known: map[string]string{
+				"S7/InvalidName/empty": `an empty name is sent as POST /v1/events/ (and .../wait), ` +
+					`which eventd answers 404 Not found, so Signal, Wait and Poll return an *APIError ` +
+					`that is not errors.Is(err, eventcoord.ErrInvalidName)`,
+				"S5/Close":              closed,
+				"S5/CloseRaces/Waits":   closed,
+				"S5/CloseRaces/Signals": closed,
+			},
+		}
+	})
+}
