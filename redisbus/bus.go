@@ -59,7 +59,7 @@ type Bus struct {
 	stop  context.CancelFunc
 	run   context.Context // ends at Close
 	done  sync.WaitGroup  // the receiver and the janitor
-	calls sync.WaitGroup  // register scripts in flight
+	calls sync.WaitGroup  // signals, polls and register scripts in flight
 }
 
 type options struct {
@@ -267,9 +267,10 @@ func (s scoped) Signal(ctx context.Context, name string, data eventcoord.Data) (
 		return eventcoord.Receipt{}, err
 	}
 	b := s.b
-	if b.isClosed() {
+	if !b.begin() {
 		return eventcoord.Receipt{}, eventcoord.ErrClosed
 	}
+	defer b.calls.Done()
 	rctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
 	defer cancel()
 	k := b.key(s.scope, name)
@@ -281,10 +282,17 @@ func (s scoped) Signal(ctx context.Context, name string, data eventcoord.Data) (
 	return eventcoord.Receipt{Seq: uint64(res[0]), Woken: int(res[1]), Retained: res[2] == 1}, nil
 }
 
-func (b *Bus) isClosed() bool {
+// begin counts a call that uses Redis, unless the bus is closed: Close
+// waits for the calls it counted before it closes the connections, so a
+// call never fails for the bus closing under it.
+func (b *Bus) begin() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.closed
+	if b.closed {
+		return false
+	}
+	b.calls.Add(1)
+	return true
 }
 
 // unavailable wraps a Redis failure, unless it was the caller's ctx

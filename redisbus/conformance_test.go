@@ -56,11 +56,6 @@ func TestConformance(t *testing.T) {
 			},
 			Stats: bus.Stats,
 			Close: bus.Close,
-			Known: map[string]string{
-				"S5/CloseRaces/Signals": `a Signal that passed the closed check as Close runs returns ` +
-					`eventcoord.ErrUnavailable ("redis: client is closed", "use of closed network connection") ` +
-					`instead of being accepted or returning eventcoord.ErrClosed, and whether it was accepted is unknown`,
-			},
 		}
 	})
 }

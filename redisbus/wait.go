@@ -32,7 +32,7 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 		return eventcoord.Event{}, err
 	}
 	b := s.b
-	w, err := b.add(s.scope, name, true)
+	w, err := b.add(s.scope, name)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
@@ -150,10 +150,11 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 		return eventcoord.Event{}, err
 	}
 	b := s.b
-	w, err := b.add(s.scope, name, false)
+	w, err := b.add(s.scope, name)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
+	defer b.calls.Done()
 	res, err := b.register(ctx, w, "poll")
 	switch {
 	case err == nil:
@@ -186,18 +187,16 @@ func (b *Bus) register(ctx context.Context, w *waiter, mode string) (string, err
 	return registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, mode, w.id)...).Text()
 }
 
-// add makes a pending waiter of scope and name; with call, one more
-// registerFor is counted.
-func (b *Bus) add(scope, name string, call bool) (*waiter, error) {
+// add makes a pending waiter of scope and name and counts one call (see
+// begin), which its caller ends.
+func (b *Bus) add(scope, name string) (*waiter, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, eventcoord.ErrClosed
 	}
 	b.nextID++
-	if call {
-		b.calls.Add(1) // Close waits for them once closed is set
-	}
+	b.calls.Add(1)
 	w := &waiter{id: b.id + "." + strconv.FormatUint(b.nextID, 36), key: b.key(scope, name), sk: scopeKey(scope), ready: make(chan struct{})}
 	b.waiters[w.id] = w
 	g := b.byKey[w.key]
