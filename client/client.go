@@ -76,6 +76,9 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 // Woken and Retained are filled in when the server reports them (eventd
 // does; Anchor's hosted API reports a status only).
 func (c *Client) Signal(ctx context.Context, name string, data eventcoord.Data) (eventcoord.Receipt, error) {
+	if name == "" {
+		return eventcoord.Receipt{}, errEmptyName
+	}
 	if data == nil {
 		return eventcoord.Receipt{}, eventcoord.ErrDataRequired
 	}
@@ -112,6 +115,9 @@ func (c *Client) Wait(ctx context.Context, name string, timeout time.Duration) (
 }
 
 func (c *Client) wait(ctx context.Context, name string, body any) (eventcoord.Event, error) {
+	if name == "" {
+		return eventcoord.Event{}, errEmptyName
+	}
 	var out struct {
 		Data eventcoord.Data `json:"data"`
 	}
@@ -139,6 +145,11 @@ func (c *Client) Poll(ctx context.Context, name string) (eventcoord.Event, error
 	}
 	return ev, nil
 }
+
+// errEmptyName is the one invalid name the client knows by itself: a path
+// cannot carry it (the server would answer 404, not 400). The server
+// judges every other name.
+var errEmptyName = fmt.Errorf("%w: empty", eventcoord.ErrInvalidName)
 
 // Events returns the client as [eventcoord.Events]. Its Wait waits until
 // ctx ends, issuing as many API waits as that takes; it returns ctx.Err()

@@ -40,9 +40,6 @@ func TestConformance(t *testing.T) {
 			Stats:   srv.Coord.Stats,
 			Close:   srv.Coord.Close,
 			Known: map[string]string{
-				"S7/InvalidName/empty": `an empty name is sent as POST /v1/events/ (and .../wait), ` +
-					`which eventd answers 404 Not found, so Signal, Wait and Poll return an *APIError ` +
-					`that is not errors.Is(err, eventcoord.ErrInvalidName)`,
 				"S5/Close":              closed,
 				"S5/CloseRaces/Waits":   closed,
 				"S5/CloseRaces/Signals": closed,
