@@ -23,7 +23,9 @@ type handoff struct {
 // an answer fails without reaching Redis its waiters get the error and the
 // event is offered again; if its fate is unknown they get the event and
 // the janitor answers again (answers are idempotent) as soon as Redis is
-// back, before the delivery is due to be offered again.
+// back, before the delivery is due to be offered again. If the delivery
+// was offered again before this answer, its waiters get errGone and wait
+// again: the event is someone else's now.
 func (b *Bus) settle(hs ...handoff) {
 	b.mu.Lock()
 	for i := range hs {
@@ -41,6 +43,9 @@ func (b *Bus) settle(hs ...handoff) {
 	for i, h := range hs {
 		var failed error
 		switch err := errs[i]; {
+		case errors.Is(err, errGone):
+			b.log.Info("redisbus: a delivery was answered after it was offered again; its waiters wait again", "delivery", h.d.id)
+			failed = errGone
 		case err == nil:
 		case b.run.Err() != nil && errors.Is(err, context.Canceled):
 			failed = eventcoord.ErrClosed
@@ -83,10 +88,19 @@ func (b *Bus) answer(hs []handoff) []error {
 	})
 	errs := make([]error, len(hs))
 	for i, c := range cmds {
-		errs[i] = c.Err()
-		if redis.HasErrorPrefix(errs[i], "NOSCRIPT") { // Redis restarted: load it and run again
-			errs[i] = ackScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + hs[i].d.id}, b.args(hs[i].d.id, len(hs[i].ws))...).Err()
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") { // Redis restarted: load it and run again
+			c = ackScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + hs[i].d.id}, b.args(hs[i].d.id, len(hs[i].ws))...)
+		}
+		if n, err := c.Int64(); err != nil {
+			errs[i] = err
+		} else if n < 0 {
+			errs[i] = errGone
 		}
 	}
 	return errs
 }
+
+// errGone is the fate of waiters handed a delivery that, by the time their
+// process answered it, had been offered again (the process was paused past
+// the deadline): they must not return it, and wait again.
+var errGone = errors.New("redisbus: delivery offered again before it was answered")

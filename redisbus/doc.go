@@ -49,10 +49,14 @@
 //     counted expired with retention off.
 //   - Answer: a process that receives delivery D takes the named waiters
 //     that are still pending, answers D with how many it took, and only
-//     then wakes them. An answer of at least one ends D as delivered. When
-//     every process reached answers none (their waiters had left), the
-//     last answer offers the event again: to the registrations of K now,
-//     or retained unless a newer event is (given back, S3).
+//     then wakes them. The first answer of at least one counts D
+//     delivered; D ends when every process reached has answered. When
+//     every one answers none (their waiters had left), the last answer
+//     offers the event again: to the registrations of K now, or retained
+//     unless a newer event is (given back, S3). A process that answers
+//     after D ended (it was paused past the deadline) is told so, and its
+//     waiters wait again instead of returning an event that is now
+//     someone else's.
 //   - Redelivery: a delivery not answered within WithRedeliver (its
 //     process died or stalled, or the answer was lost) is offered again by
 //     any process's janitor, after one more grace second, so that answers

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -322,4 +323,31 @@ func TestOverallBoundHoldsWhenAScopesIndexIsGone(t *testing.T) { // S10
 	require.NoError(t, err)
 	assert.Len(t, keys, 10, "the overall bound holds")
 	assert.Equal(t, uint64(1), b.Stats().EvictedBy.Count)
+}
+
+func TestAPausedProcessDoesNotDeliverWhatWasOfferedAgain(t *testing.T) { // S3: no duplicate
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithRedeliver(200*time.Millisecond))
+	var exited atomic.Bool
+	p := startChild(t, srv, "paused")
+	go func() { _, _ = p.Wait(); exited.Store(true) }()
+	require.NoError(t, p.Signal(syscall.SIGSTOP))
+	r, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "once"})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Woken)
+
+	// The paused process does not answer: the event is offered again and
+	// retained, and taken here.
+	ev, err := b.Events().Wait(testCtx(t), "paused")
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+
+	// Resumed, the process answers too late: its waiter must not get the
+	// event too; it registers again and goes on waiting.
+	require.NoError(t, p.Signal(syscall.SIGCONT))
+	awaitRegistered(t, srv, "", "paused", 1)
+	assert.False(t, exited.Load(), "the resumed process's waiter returned the event offered again")
+	awaitSettled(t, srv)
+	s := b.Stats()
+	assert.Equal(t, uint64(1), s.Delivered)
 }

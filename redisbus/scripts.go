@@ -37,7 +37,7 @@ local function stat(field) redis.call('HINCRBY', P .. ':stat', field, 1) end
 local function index_ms() return C.ttl + 600000 end
 local function scope_of(K) local n = string.match(K, '^(%d+):') return string.sub(K, 1, #n + 1 + tonumber(n)) end
 local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
-local function keep_ms() return math.max(C.ttl, 60000) + C.redeliver * 2 end
+local function keep_ms() return C.ttl + 600000 + C.redeliver * 2 end
 
 -- Retained events: P:r:K holds the record; the scope's index P:ri:S
 -- (K -> expiry ms) and P:rz:S (K -> bytes) and the overall P:rsn / P:rsb
@@ -100,7 +100,9 @@ local function total(f) return tonumber(redis.call('HGET', P .. ':rt', f) or '0'
 -- the scope holding the most, so no scope within its share pays for
 -- another's flood (S10).
 local function bound(S, now)
-  sweep(S, now)
+  for _, K in ipairs(redis.call('ZRANGEBYSCORE', P .. ':rx', '-inf', now, 'LIMIT', 0, 1000)) do
+    drop(scope_of(K), K, 'expired') -- expired in any scope: they count against no bound
+  end
   while C.maxNS > 0 and score(':rsn', S) > C.maxNS do
     if not evict_oldest(S, 'scope_count') then break end
   end
@@ -274,22 +276,26 @@ return false
 `)
 
 // ackScript: ARGV delivery d, waiters woken. A process answers a delivery:
-// woken > 0 ends it as delivered; when every process reached answers 0,
-// the event is offered again (given back: it never replaces a newer
-// retained event).
+// the first answer of woken > 0 counts it delivered; once every process
+// reached has answered, it ends, or, if none woke a waiter, the event is
+// offered again (given back: it never replaces a newer retained event).
+// Returns -1 when the delivery is gone (ended at its deadline, offered
+// again or expired): the process must not hand the event out.
 var ackScript = redis.NewScript(prelude + `
 local d, woken = ARGV[A], tonumber(ARGV[A + 1])
 local fl = P .. ':fl:' .. d
 if redis.call('EXISTS', fl) == 0 then
-  return 0
+  return -1 -- offered again (or expired) already: the answer is too late
 end
-if woken > 0 then
-  finish(d)
+if woken > 0 and redis.call('HSETNX', fl, 'dv', 1) == 1 then
   stat('delivered')
-  return 1
 end
 if redis.call('HINCRBY', fl, 'n', -1) > 0 then
-  return 0
+  return 1
+end
+if redis.call('HEXISTS', fl, 'dv') == 1 then
+  finish(d)
+  return 1
 end
 reoffer(d)
 return 2
@@ -350,6 +356,8 @@ for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. ':fld', '-inf', now, 'LIMIT'
   local fl = P .. ':fl:' .. d
   if redis.call('EXISTS', fl) == 1 and redis.call('HSETNX', fl, 'late', 1) == 1 then
     redis.call('ZADD', P .. ':fld', now + grace, d)
+  elseif redis.call('HEXISTS', fl, 'dv') == 1 then
+    finish(d) -- delivered; a process that answers later gets -1 and its waiters wait again
   else
     reoffer(d)
     n = n + 1

@@ -28,9 +28,20 @@ func (s scoped) Wait(ctx context.Context, name string) (eventcoord.Event, error)
 	if err := eventcoord.ValidateName(name); err != nil {
 		return eventcoord.Event{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return eventcoord.Event{}, err
+	for {
+		if err := ctx.Err(); err != nil {
+			return eventcoord.Event{}, err
+		}
+		ev, err := s.wait(ctx, name)
+		if !errors.Is(err, errGone) {
+			return ev, err
+		}
 	}
+}
+
+// wait is one Wait: it returns errGone when the event it was handed had
+// been offered again meanwhile.
+func (s scoped) wait(ctx context.Context, name string) (eventcoord.Event, error) {
 	b := s.b
 	w, err := b.add(s.scope, name)
 	if err != nil {
@@ -174,6 +185,9 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 		}
 	}
 	<-w.ready
+	if errors.Is(w.err, errGone) {
+		return eventcoord.Event{}, eventcoord.ErrNoEvent
+	}
 	return w.ev, w.err
 }
 
