@@ -636,9 +636,10 @@ func testClose(t *testing.T, f Factory) {
 	assert.NoError(t, f.Close(), "a second Close")
 }
 
-// testCloseRacesWaits closes the backend twice at once while waits start:
-// every wait returns ErrClosed.
-func testCloseRacesWaits(t *testing.T, f Factory) {
+// closeRace skips unless f can close its backend, and starts four waits
+// on two names of a fresh scope, for Close to race with.
+func closeRace(t *testing.T, f Factory) (eventcoord.Events, *waits, []<-chan result) {
+	t.Helper()
 	if f.Close == nil {
 		t.Skip("the Factory cannot close its backend")
 	}
@@ -648,6 +649,13 @@ func testCloseRacesWaits(t *testing.T, f Factory) {
 	for i := range 4 {
 		chans = append(chans, w.start(w.ctx, e, fmt.Sprintf("n%d", i%2)))
 	}
+	return e, w, chans
+}
+
+// testCloseRacesWaits closes the backend twice at once while waits start:
+// every wait returns ErrClosed.
+func testCloseRacesWaits(t *testing.T, f Factory) {
+	e, _, chans := closeRace(t, f)
 	var g sync.WaitGroup
 	g.Go(func() { assert.NoError(t, f.Close(), "Close racing with waits") })
 	g.Go(func() { assert.NoError(t, f.Close(), "a concurrent Close") })
@@ -664,15 +672,7 @@ func testCloseRacesWaits(t *testing.T, f Factory) {
 // wait: each signal is accepted or returns ErrClosed, and each wait
 // returns an event or ErrClosed.
 func testCloseRacesSignals(t *testing.T, f Factory) {
-	if f.Close == nil {
-		t.Skip("the Factory cannot close its backend")
-	}
-	e := f.Scope("closerace")
-	w := newWaits(t)
-	var chans []<-chan result
-	for i := range 4 {
-		chans = append(chans, w.start(w.ctx, e, fmt.Sprintf("n%d", i%2)))
-	}
+	e, w, chans := closeRace(t, f)
 	var g sync.WaitGroup
 	for i := range 2 {
 		g.Go(func() {

@@ -99,16 +99,7 @@ func TestCLISignalThenWait(t *testing.T) {
 func TestCLIWaitThenSignalFromStdinAndEnvironment(t *testing.T) {
 	base, _ := startEventd(t, "-api-keys", "k1")
 	wait, stdout, stderr := cliCommand(t, "", []string{"EVENTD_URL=" + base, "ANCHORBROWSER_API_KEY=k1"}, "wait", "-timeout", "5m", "build:finished")
-	require.NoError(t, wait.Start())
-	done := make(chan error, 1)
-	go func() { done <- wait.Wait() }()
-	t.Cleanup(func() {
-		if wait.ProcessState == nil {
-			wait.Process.Kill()
-		}
-		<-done
-	})
-	testserver.Await(t, "the CLI's wait is pending", func() bool { return waiters(t, base) == 1 })
+	done := startPendingWait(t, wait, base)
 
 	r := cli(t, "{\"ok\": true, \"html\": \"<b>&</b>\"}\n", []string{"EVENTD_URL=" + base, "EVENTD_API_KEY=k1"}, "signal", "build:finished")
 	require.Equal(t, exitOK, r.code, "signal: %s", r.stderr)
@@ -217,9 +208,11 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
-func TestCLIInterruptedWait(t *testing.T) {
-	base, _ := startEventd(t)
-	wait, _, stderr := cliCommand(t, "", nil, "wait", "-url", base, "-key", "local", "-timeout", "5m", "x")
+// startPendingWait starts the CLI's wait command and returns once eventd
+// at base counts it; done receives its exit (the test that reads it puts it
+// back for the cleanup, which kills the command if it still runs).
+func startPendingWait(t *testing.T, wait *exec.Cmd, base string) chan error {
+	t.Helper()
 	require.NoError(t, wait.Start())
 	done := make(chan error, 1)
 	go func() { done <- wait.Wait() }()
@@ -230,6 +223,13 @@ func TestCLIInterruptedWait(t *testing.T) {
 		<-done
 	})
 	testserver.Await(t, "the CLI's wait is pending", func() bool { return waiters(t, base) == 1 })
+	return done
+}
+
+func TestCLIInterruptedWait(t *testing.T) {
+	base, _ := startEventd(t)
+	wait, _, stderr := cliCommand(t, "", nil, "wait", "-url", base, "-key", "local", "-timeout", "5m", "x")
+	done := startPendingWait(t, wait, base)
 	require.NoError(t, wait.Process.Signal(syscall.SIGINT))
 	err := <-done
 	done <- err // for the cleanup
