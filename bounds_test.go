@@ -19,7 +19,7 @@ import (
 
 // retained reports whether name holds a retained event in s, consuming it.
 func retained(t testing.TB, s interface {
-	Register(string) (*eventcoord.Waiter, error)
+	Register(string, ...eventcoord.WaitOption) (*eventcoord.Waiter, error)
 }, name string) bool {
 	t.Helper()
 	w := register(t, s, name)

@@ -217,23 +217,39 @@ func (c *Coordinator) Signal(name string, data Data) (Receipt, error) {
 
 // Wait blocks until an event named name is signaled or ctx ends, and
 // returns the event. A retained event is returned at once and consumed.
+// With [Or] it waits for the first event of any of several names and
+// consumes only that one; with [Fresh] it leaves retained events alone.
 //
 // Wait returns ctx.Err() when ctx ends first, leaving no trace in the
 // Coordinator; if ctx is already done it returns at once without consuming
 // anything. An event that arrives as ctx ends is still returned. Wait
-// returns ErrInvalidName for a bad name and ErrClosed once Close is called.
-func (c *Coordinator) Wait(ctx context.Context, name string) (Event, error) {
-	return c.wait(ctx, key{name: name})
+// returns ErrInvalidName for a bad name, ErrTooManyNames for more than
+// MaxWaitNames, and ErrClosed once Close is called.
+func (c *Coordinator) Wait(ctx context.Context, name string, opts ...WaitOption) (Event, error) {
+	return c.wait(ctx, "", name, opts)
 }
 
 // Register registers a waiter on name now, so that a signal sent any time
 // after Register returns reaches it, and returns the [Waiter] to wait on.
 // Use it to register interest before the action that causes the signal.
 // The caller must call Wait or Cancel on the Waiter; a registered waiter
-// counts as waiting until it does.
-func (c *Coordinator) Register(name string) (*Waiter, error) {
-	return c.register(key{name: name})
+// counts as waiting until it does. The options are Wait's.
+func (c *Coordinator) Register(name string, opts ...WaitOption) (*Waiter, error) {
+	return c.register("", name, opts)
 }
+
+// Clear removes the event retained for name, if any, and reports whether
+// there was one; it is counted in Stats.Cleared. Waiters are not affected.
+// It returns ErrInvalidName for a bad name and ErrClosed once Close is
+// called.
+func (c *Coordinator) Clear(name string) (bool, error) { return c.clear(key{name: name}) }
+
+// List returns a page of the default scope's names that hold state
+// (waiters or a retained event), in bytewise order of name, with the
+// scope's totals. Pages are consistent per name, not as a whole: a name
+// that gains or loses state while pages are read may be on a page or not.
+// A page costs a look at every name of the Coordinator.
+func (c *Coordinator) List(opts ListOptions) (Listing, error) { return c.list("", opts) }
 
 // Close wakes every blocked waiter with ErrClosed and discards retained
 // events (counted as evicted). Afterwards Signal, Wait and Register return
@@ -306,7 +322,11 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 	}
 }
 
-func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
+func (c *Coordinator) wait(ctx context.Context, scope, name string, opts []WaitOption) (Event, error) {
+	if len(opts) > 0 {
+		return Event{}, errNotYet
+	}
+	k := key{scope: scope, name: name}
 	if err := ValidateName(k.name); err != nil {
 		return Event{}, err
 	}
@@ -324,7 +344,11 @@ func (c *Coordinator) wait(ctx context.Context, k key) (Event, error) {
 	return ev, err
 }
 
-func (c *Coordinator) register(k key) (*Waiter, error) {
+func (c *Coordinator) register(scope, name string, opts []WaitOption) (*Waiter, error) {
+	if len(opts) > 0 {
+		return nil, errNotYet
+	}
+	k := key{scope: scope, name: name}
 	if err := ValidateName(k.name); err != nil {
 		return nil, err
 	}
@@ -535,3 +559,9 @@ type noCopy struct{}
 
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}
+
+func (c *Coordinator) clear(k key) (bool, error) { return false, errNotYet }
+
+func (c *Coordinator) list(scope string, opts ListOptions) (Listing, error) {
+	return Listing{}, errNotYet
+}

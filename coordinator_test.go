@@ -30,7 +30,7 @@ func newCoordinator(t testing.TB, opts ...eventcoord.Option) *eventcoord.Coordin
 }
 
 func register(t testing.TB, c interface {
-	Register(string) (*eventcoord.Waiter, error)
+	Register(string, ...eventcoord.WaitOption) (*eventcoord.Waiter, error)
 }, name string) *eventcoord.Waiter {
 	t.Helper()
 	w, err := c.Register(name)

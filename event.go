@@ -50,17 +50,29 @@ var (
 	ErrUnavailable = errors.New("eventcoord: event service unavailable")
 )
 
-// ValidateName returns nil if name is a valid event name, else an error
-// wrapping ErrInvalidName that says why. Signal, Wait and Register apply
-// it; other implementations of [Events] use it to apply the same rule.
+// NameError is the error for an invalid event name: errors.Is(err,
+// ErrInvalidName) holds for it, and errors.As gives the reason, for servers
+// and clients that report it.
+type NameError struct {
+	Reason string // why the name is invalid, for people: "empty", "not valid UTF-8"
+}
+
+func (e *NameError) Error() string { return ErrInvalidName.Error() + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidName.
+func (e *NameError) Is(target error) bool { return target == ErrInvalidName }
+
+// ValidateName returns nil if name is a valid event name, else a
+// *NameError that says why. Signal, Wait and Register apply it; other
+// implementations of [Events] use it to apply the same rule.
 func ValidateName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: empty", ErrInvalidName)
+		return &NameError{Reason: "empty"}
 	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidName, len(name), MaxNameLen)
+		return &NameError{Reason: fmt.Sprintf("%d bytes, the limit is %d", len(name), MaxNameLen)}
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
+		return &NameError{Reason: "not valid UTF-8"}
 	}
 	return nil
 }

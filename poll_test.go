@@ -53,7 +53,7 @@ func TestPollIsNotAWaitWithADoneContext(t *testing.T) {
 	cancel()
 	_, err = c.Wait(ctx, "x")
 	require.ErrorIs(t, err, context.Canceled, "Wait keeps its contract")
-	_, err = c.Scope("").Events().(eventcoord.Poller).Poll(ctx, "x")
+	_, err = c.Scope("").Events().Poll(ctx, "x")
 	assert.NoError(t, err, "the in-process Poll ignores its context")
 }
 

@@ -27,11 +27,17 @@ func (s Scope) Signal(name string, data Data) (Receipt, error) {
 }
 
 // Wait is [Coordinator.Wait] within the scope.
-func (s Scope) Wait(ctx context.Context, name string) (Event, error) {
-	return s.c.wait(ctx, key{scope: s.id, name: name})
+func (s Scope) Wait(ctx context.Context, name string, opts ...WaitOption) (Event, error) {
+	return s.c.wait(ctx, s.id, name, opts)
 }
 
 // Register is [Coordinator.Register] within the scope.
-func (s Scope) Register(name string) (*Waiter, error) {
-	return s.c.register(key{scope: s.id, name: name})
+func (s Scope) Register(name string, opts ...WaitOption) (*Waiter, error) {
+	return s.c.register(s.id, name, opts)
 }
+
+// Clear is [Coordinator.Clear] within the scope.
+func (s Scope) Clear(name string) (bool, error) { return s.c.clear(key{scope: s.id, name: name}) }
+
+// List is [Coordinator.List] within the scope.
+func (s Scope) List(opts ListOptions) (Listing, error) { return s.c.list(s.id, opts) }

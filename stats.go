@@ -4,7 +4,7 @@ package eventcoord
 // read one after another, so under concurrent use the fields need not agree
 // with one another exactly; when the Coordinator is idle they do, and then
 //
-//	Signals == Delivered + Retained + Expired + Replaced + Evicted
+//	Signals == Delivered + Retained + Expired + Replaced + Evicted + Cleared
 //
 // holds: every accepted signal has exactly one of those outcomes.
 type Stats struct {
@@ -19,6 +19,7 @@ type Stats struct {
 	Expired   uint64 // signals that expired while retained, or found no waiter with retention off
 	Replaced  uint64 // retained signals replaced by a newer one
 	Evicted   uint64 // retained signals evicted by a bound or discarded by Close
+	Cleared   uint64 // retained signals removed by Clear
 	EvictedBy Evictions
 }
 

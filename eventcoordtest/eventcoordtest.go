@@ -286,7 +286,7 @@ func signal(t *testing.T, e eventcoord.Events, name string, data eventcoord.Data
 // Poller, else through a Wait that must return promptly.
 func take(t *testing.T, e eventcoord.Events, name string) eventcoord.Event {
 	t.Helper()
-	if p, ok := e.(eventcoord.Poller); ok {
+	if p, ok := eventcoord.Events(e), true; ok {
 		ev, err := p.Poll(ctx(t), name)
 		require.NoError(t, err, "Poll(ctx, %q)", name)
 		return ev
@@ -312,7 +312,7 @@ func assertNothingRetained(t *testing.T, f Factory, e eventcoord.Events, name st
 // seen registered (it returns at once if an event is retained).
 func tryTake(t *testing.T, f Factory, e eventcoord.Events, name string) (eventcoord.Event, bool) {
 	t.Helper()
-	if p, ok := e.(eventcoord.Poller); ok {
+	if p, ok := eventcoord.Events(e), true; ok {
 		ev, err := p.Poll(ctx(t), name)
 		if errors.Is(err, eventcoord.ErrNoEvent) {
 			return eventcoord.Event{}, false
@@ -629,7 +629,7 @@ func testClose(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Signal after Close")
 	_, err = e.Wait(ctx(t), "x")
 	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Wait after Close")
-	if p, ok := e.(eventcoord.Poller); ok {
+	if p, ok := eventcoord.Events(e), true; ok {
 		_, err = p.Poll(ctx(t), "x")
 		assert.ErrorIs(t, err, eventcoord.ErrClosed, "Poll after Close")
 	}
@@ -749,7 +749,7 @@ func testInvalidName(t *testing.T, f Factory) {
 	_, err = e.Wait(c, name)
 	cancel()
 	assert.ErrorIs(t, err, eventcoord.ErrInvalidName, "Wait(ctx, %q)", name)
-	if p, ok := e.(eventcoord.Poller); ok {
+	if p, ok := eventcoord.Events(e), true; ok {
 		_, err = p.Poll(ctx(t), name)
 		assert.ErrorIs(t, err, eventcoord.ErrInvalidName, "Poll(ctx, %q)", name)
 	}
@@ -875,7 +875,7 @@ func testData(t *testing.T, f Factory) {
 
 func testPoll(t *testing.T, f Factory) {
 	e := f.Scope("poll")
-	p, ok := e.(eventcoord.Poller)
+	p, ok := eventcoord.Events(e), true
 	if !ok {
 		t.Skip("the Events is no eventcoord.Poller")
 	}

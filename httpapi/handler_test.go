@@ -337,13 +337,13 @@ func TestClosedCoordinatorIs503(t *testing.T) {
 }
 
 // failing is an Events whose store has failed, for the 500 answers.
-type failing struct{}
+type failing struct{ eventcoord.Events }
 
 func (failing) Signal(context.Context, string, eventcoord.Data) (eventcoord.Receipt, error) {
 	return eventcoord.Receipt{}, errors.New("disk on fire")
 }
 
-func (failing) Wait(context.Context, string) (eventcoord.Event, error) {
+func (failing) Wait(context.Context, string, ...eventcoord.WaitOption) (eventcoord.Event, error) {
 	return eventcoord.Event{}, errors.New("disk on fire")
 }
 

@@ -65,13 +65,16 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 }
 
 // failingEvents is an Events whose every call fails with err.
-type failingEvents struct{ err error }
+type failingEvents struct {
+	eventcoord.Events
+	err error
+}
 
 func (f failingEvents) Signal(context.Context, string, eventcoord.Data) (eventcoord.Receipt, error) {
 	return eventcoord.Receipt{}, f.err
 }
 
-func (f failingEvents) Wait(context.Context, string) (eventcoord.Event, error) {
+func (f failingEvents) Wait(context.Context, string, ...eventcoord.WaitOption) (eventcoord.Event, error) {
 	return eventcoord.Event{}, f.err
 }
 
@@ -367,7 +370,7 @@ func TestOpenAPIDescribesTheHandler(t *testing.T) {
 
 	// Failing backends: 500, and 503 for an unavailable one (Redis down).
 	for status, err := range map[int]error{500: errors.New("boom"), 503: fmt.Errorf("redis: %w", eventcoord.ErrUnavailable)} {
-		broken := httptest.NewServer(httpapi.New(func(string) eventcoord.Events { return failingEvents{err} },
+		broken := httptest.NewServer(httpapi.New(func(string) eventcoord.Events { return failingEvents{err: err} },
 			httpapi.WithHealth(func(context.Context) error { return errors.New("redis: connection refused") })))
 		for _, p := range []string{"", "/api"} {
 			c.run(broken.URL,

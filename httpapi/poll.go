@@ -16,7 +16,7 @@ import (
 // Poller, a zero timeout gets the timeout at once: its Wait returns at
 // once, consuming nothing, for a context that is done.
 func waitOrPoll(live, ctx context.Context, events eventcoord.Events, name string, timeout time.Duration) (eventcoord.Event, error) {
-	p, ok := events.(eventcoord.Poller)
+	p, ok := events, true
 	if !ok || timeout > 0 {
 		return events.Wait(ctx, name)
 	}

@@ -374,17 +374,17 @@ func TestInvalidInputAndClose(t *testing.T) {
 func TestPollTakesTheRetainedEventWithoutWaiting(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := newBus(t, srv), newBus(t, srv)
-	_, err := a.Events().(eventcoord.Poller).Poll(testCtx(t), "p")
+	_, err := a.Events().Poll(testCtx(t), "p")
 	assert.ErrorIs(t, err, eventcoord.ErrNoEvent)
 	awaitRegistered(t, srv, "", "p", 0)
 
 	r, err := a.Events().Signal(testCtx(t), "p", eventcoord.Data{"v": 1})
 	require.NoError(t, err)
 	require.True(t, r.Retained, "a poll leaves no waiter behind")
-	ev, err := b.Events().(eventcoord.Poller).Poll(testCtx(t), "p")
+	ev, err := b.Events().Poll(testCtx(t), "p")
 	require.NoError(t, err)
 	assert.Equal(t, r.Seq, ev.Seq)
-	_, err = b.Events().(eventcoord.Poller).Poll(testCtx(t), "p")
+	_, err = b.Events().Poll(testCtx(t), "p")
 	assert.ErrorIs(t, err, eventcoord.ErrNoEvent, "consumed")
 	awaitSettled(t, srv)
 }

@@ -40,13 +40,13 @@ func TestLoadLosesNothing(t *testing.T) {
 }
 
 // dropping accepts every signal and delivers none, as a broken server would.
-type dropping struct{}
+type dropping struct{ eventcoord.Events }
 
 func (dropping) Signal(context.Context, string, eventcoord.Data) (eventcoord.Receipt, error) {
 	return eventcoord.Receipt{}, nil
 }
 
-func (dropping) Wait(ctx context.Context, _ string) (eventcoord.Event, error) {
+func (dropping) Wait(ctx context.Context, _ string, _ ...eventcoord.WaitOption) (eventcoord.Event, error) {
 	<-ctx.Done()
 	return eventcoord.Event{}, ctx.Err()
 }

@@ -135,7 +135,7 @@ type pending interface {
 // the action that causes the signal: the in-process Coordinator (see
 // [local]).
 type registerer interface {
-	Register(name string) (*eventcoord.Waiter, error)
+	RegisterWaiter(name string) (*eventcoord.Waiter, error)
 }
 
 // expect registers for the event name on ev, to be called before the
@@ -150,7 +150,7 @@ type registerer interface {
 // eventd keeps a signal that finds no waiter, 5 minutes by default) for a
 // signal that beats the request to the server.
 func expect(ctx context.Context, ev eventcoord.Events, name string) (pending, error) {
-	if p, ok := ev.(eventcoord.Poller); ok {
+	if p, ok := ev, true; ok {
 		pctx, cancel := context.WithTimeout(ctx, stepTimeout)
 		_, err := p.Poll(pctx, name)
 		cancel()
@@ -159,7 +159,7 @@ func expect(ctx context.Context, ev eventcoord.Events, name string) (pending, er
 		}
 	}
 	if r, ok := ev.(registerer); ok {
-		w, err := r.Register(name)
+		w, err := r.RegisterWaiter(name)
 		if err != nil {
 			return nil, fmt.Errorf("registering for %s: %w", name, err)
 		}
@@ -217,7 +217,7 @@ type local struct {
 func newLocal(s eventcoord.Scope) local { return local{Events: s.Events(), scope: s} }
 
 // Register registers a Waiter for name (see [eventcoord.Scope.Register]).
-func (l local) Register(name string) (*eventcoord.Waiter, error) { return l.scope.Register(name) }
+func (l local) RegisterWaiter(name string) (*eventcoord.Waiter, error) { return l.scope.Register(name) }
 
 // Poll takes the event retained for name (see [eventcoord.Scope.Poll]).
 func (l local) Poll(_ context.Context, name string) (eventcoord.Event, error) {
