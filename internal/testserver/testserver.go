@@ -1,8 +1,12 @@
-// Package testserver starts the API on real HTTP over loopback for tests.
+// Package testserver starts the API on real HTTP over loopback for tests,
+// wired as eventd wires it. Package eventdtest is its exported form for
+// users; this package also hands the repository's own tests the Handler
+// and Coordinator behind the server.
 package testserver
 
 import (
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +19,43 @@ type Server struct {
 	*httptest.Server
 	Coord   *eventcoord.Coordinator
 	Handler *httpapi.Handler
+
+	closeOnce sync.Once
 }
 
-// Start serves a new Coordinator through httpapi with opts on a loopback
-// port, and stops both when the test ends.
-func Start(t testing.TB, opts ...httpapi.Option) *Server {
-	t.Helper()
-	coord := eventcoord.New()
+// New serves coord through httpapi with opts on a loopback port, as eventd
+// serves it: every scope is coord's scope of the same ID, /metrics shows
+// coord's Stats, the handler drains on shutdown, and OPTIONS * gets the
+// handler's JSON answer. The Server owns coord: Close closes it.
+func New(coord *eventcoord.Coordinator, opts ...httpapi.Option) *Server {
 	opts = append([]httpapi.Option{httpapi.WithStats(coord.Stats)}, opts...)
 	h := httpapi.New(func(scope string) eventcoord.Events { return coord.Scope(scope).Events() }, opts...)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.RegisterOnShutdown(h.Drain)
 	srv.Config.DisableGeneralOptionsHandler = true // OPTIONS * too gets the handler's JSON answer
 	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		coord.Close()
-	})
 	return &Server{Server: srv, Coord: coord, Handler: h}
+}
+
+// Start serves a new Coordinator through httpapi with opts on a loopback
+// port (see [New]), and closes the Server when the test ends.
+func Start(t testing.TB, opts ...httpapi.Option) *Server {
+	t.Helper()
+	s := New(eventcoord.New(), opts...)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close answers pending waits with 503 (as eventd's shutdown does, instead
+// of waiting for them to time out), stops the server once its requests
+// are answered, closes the client connections of Client, then closes the
+// Coordinator. It is idempotent and safe for concurrent use.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.Handler.Drain()
+		s.Server.Close()
+		s.Coord.Close()
+	})
 }
 
 // AwaitWaiters polls until n waiters are blocked in the Coordinator (see
