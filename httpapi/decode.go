@@ -9,7 +9,10 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventcoord/eventcoord"
@@ -147,35 +150,279 @@ func depth(raw []byte) int {
 	return deepest
 }
 
-// decodeWaitTimeout returns the timeout of a wait request body
-// {"timeoutMs": N}: def when the body or the field is absent, ceiling when
-// N is above it.
-func decodeWaitTimeout(body []byte, def, ceiling time.Duration) (time.Duration, *apiError) {
+
+// parseTimeoutMs returns the timeout a timeoutMs value raw asks for: def
+// when raw is absent or null, ceiling when it is above ceiling (clamped
+// then reports true).
+func parseTimeoutMs(raw json.RawMessage, def, ceiling time.Duration) (d time.Duration, clamped bool, e *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return min(def, ceiling), def > ceiling, nil
+	}
+	bad := errorf(http.StatusBadRequest, "timeoutMs must be a non-negative integer number of milliseconds")
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') { // a string, object, bool...
+		return 0, false, bad
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false, bad
+	}
+	if f < 0 || f != math.Trunc(f) {
+		return 0, false, bad
+	}
+	if f > float64(ceiling/time.Millisecond) {
+		return ceiling, true, nil
+	}
+	return time.Duration(f) * time.Millisecond, false, nil
+}
+
+// waitBody is a wait's request body: Anchor's timeoutMs, and eventd's
+// anyOf and fresh, which Anchor's SDKs never send.
+type waitBody struct {
+	timeout time.Duration
+	clamped bool     // timeoutMs was above the ceiling
+	anyOf   []string // the other names waited on: valid, without repeats or the path's name
+	fresh   bool
+}
+
+// options returns the wait options the body asks for.
+func (b waitBody) options() []eventcoord.WaitOption {
+	var opts []eventcoord.WaitOption
+	if len(b.anyOf) > 0 {
+		opts = append(opts, eventcoord.Or(b.anyOf...))
+	}
+	if b.fresh {
+		opts = append(opts, eventcoord.Fresh())
+	}
+	return opts
+}
+
+// decodeWait returns the wait body of a wait on name: def when it or its
+// timeoutMs is absent, the timeout clamped to ceiling. Fields it does not
+// know are ignored, as they always were on Anchor's route.
+func decodeWait(body []byte, name string, def, ceiling time.Duration) (waitBody, *apiError) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return min(def, ceiling), nil
+		return waitBody{timeout: min(def, ceiling), clamped: def > ceiling}, nil
 	}
 	var req struct {
 		TimeoutMs json.RawMessage `json:"timeoutMs"`
+		AnyOf     json.RawMessage `json:"anyOf"`
+		Fresh     json.RawMessage `json:"fresh"`
 	}
 	if err := decodeObject(body, &req); err != nil {
-		return 0, errorf(http.StatusBadRequest, bodyProblem(err))
+		return waitBody{}, errorf(http.StatusBadRequest, bodyProblem(err))
 	}
-	if len(req.TimeoutMs) == 0 || string(req.TimeoutMs) == "null" {
-		return min(def, ceiling), nil
+	var b waitBody
+	var apiErr *apiError
+	if b.timeout, b.clamped, apiErr = parseTimeoutMs(req.TimeoutMs, def, ceiling); apiErr != nil {
+		return waitBody{}, apiErr
 	}
-	bad := errorf(http.StatusBadRequest, "timeoutMs must be a non-negative integer number of milliseconds")
-	if c := req.TimeoutMs[0]; c != '-' && (c < '0' || c > '9') { // a string, object, bool...
-		return 0, bad
+	if b.anyOf, apiErr = decodeAnyOf(req.AnyOf, name); apiErr != nil {
+		return waitBody{}, apiErr
 	}
-	f, err := strconv.ParseFloat(string(req.TimeoutMs), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, bad
+	if b.fresh, apiErr = decodeBool("fresh", req.Fresh); apiErr != nil {
+		return waitBody{}, apiErr
 	}
-	if f < 0 || f != math.Trunc(f) {
-		return 0, bad
-	}
-	if f >= float64(ceiling/time.Millisecond) {
-		return ceiling, nil
-	}
-	return time.Duration(f) * time.Millisecond, nil
+	return b, nil
 }
+
+// decodeAnyOf returns the names of an anyOf value raw (absent or null:
+// none), without repeats and without name, the wait's own. Each must be a
+// valid event name, and with name they may be at most MaxWaitNames.
+func decodeAnyOf(raw json.RawMessage, name string) ([]string, *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var names []string
+	if err := json.Unmarshal(raw, &names); err != nil {
+		return nil, errorf(http.StatusBadRequest, "anyOf must be an array of event names (strings)")
+	}
+	seen := map[string]bool{name: true}
+	var out []string
+	for i, n := range names {
+		if err := eventcoord.ValidateName(n); err != nil {
+			ne, _ := errors.AsType[*eventcoord.NameError](err)
+			return nil, kinded(KindInvalidName, errorf(http.StatusBadRequest, fmt.Sprintf("Invalid event name in anyOf[%d]: %s", i, ne.Reason)))
+		}
+		if seen[n] {
+			continue
+		}
+		if len(seen) == eventcoord.MaxWaitNames {
+			return nil, kinded(KindTooManyNames, errorf(http.StatusBadRequest, msgTooManyNames))
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+var msgTooManyNames = fmt.Sprintf("A wait takes at most %d names: the path's and those of anyOf, each counted once", eventcoord.MaxWaitNames)
+
+// decodeBool returns the boolean value raw of the field field (absent or
+// null: false).
+func decodeBool(field string, raw json.RawMessage) (bool, *apiError) {
+	switch string(raw) {
+	case "", "null", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, errorf(http.StatusBadRequest, field+" must be true or false")
+}
+
+// decodeStrict decodes body, one JSON object or nothing, into v as
+// decodeObject does, and refuses fields other than allowed (compared as
+// encoding/json matches them, ignoring case): eventd's own routes catch a
+// misspelt field instead of ignoring it.
+func decodeStrict(body []byte, v any, allowed ...string) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := decodeObject(body, &fields); err != nil {
+		return errorf(http.StatusBadRequest, bodyProblem(err))
+	}
+	for f := range fields {
+		if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, f) }) {
+			return errorf(http.StatusBadRequest, fmt.Sprintf("Unknown field %q in the request body: the fields are %s", f, strings.Join(allowed, ", ")))
+		}
+	}
+	if err := decodeObject(body, v); err != nil { // the same text, decoded once already
+		return errorf(http.StatusBadRequest, bodyProblem(err))
+	}
+	return nil
+}
+
+// registerBody is the body of POST /v1/waiters.
+type registerBody struct {
+	name  string
+	wait  waitBody // anyOf and fresh; no timeout
+	lease time.Duration
+}
+
+// decodeRegister returns the body of a registration: the name is
+// required; leaseMs is def when absent, clamped to ceiling.
+func decodeRegister(body []byte, def, ceiling time.Duration) (registerBody, *apiError) {
+	var req struct {
+		Name    *string         `json:"name"`
+		AnyOf   json.RawMessage `json:"anyOf"`
+		Fresh   json.RawMessage `json:"fresh"`
+		LeaseMs json.RawMessage `json:"leaseMs"`
+	}
+	if apiErr := decodeStrict(body, &req, "name", "anyOf", "fresh", "leaseMs"); apiErr != nil {
+		return registerBody{}, apiErr
+	}
+	if req.Name == nil {
+		return registerBody{}, errorf(http.StatusBadRequest, "name is required: the event name to wait for")
+	}
+	b := registerBody{name: *req.Name}
+	if err := eventcoord.ValidateName(b.name); err != nil {
+		return registerBody{}, backendError(err, "")
+	}
+	var apiErr *apiError
+	if b.wait.anyOf, apiErr = decodeAnyOf(req.AnyOf, b.name); apiErr != nil {
+		return registerBody{}, apiErr
+	}
+	if b.wait.fresh, apiErr = decodeBool("fresh", req.Fresh); apiErr != nil {
+		return registerBody{}, apiErr
+	}
+	if b.lease, _, apiErr = parseTimeoutMs(req.LeaseMs, def, ceiling); apiErr != nil {
+		return registerBody{}, errorf(http.StatusBadRequest, "leaseMs must be a positive integer number of milliseconds")
+	}
+	if b.lease == 0 {
+		return registerBody{}, errorf(http.StatusBadRequest, "leaseMs must be a positive integer number of milliseconds")
+	}
+	return b, nil
+}
+
+// waiterWaitBody is the body of POST /v1/waiters/{id}/wait.
+type waiterWaitBody struct {
+	timeout         time.Duration
+	clamped         bool
+	cancelOnTimeout bool
+}
+
+func decodeWaiterWait(body []byte, def, ceiling time.Duration) (waiterWaitBody, *apiError) {
+	var req struct {
+		TimeoutMs       json.RawMessage `json:"timeoutMs"`
+		CancelOnTimeout json.RawMessage `json:"cancelOnTimeout"`
+	}
+	if apiErr := decodeStrict(body, &req, "timeoutMs", "cancelOnTimeout"); apiErr != nil {
+		return waiterWaitBody{}, apiErr
+	}
+	var b waiterWaitBody
+	var apiErr *apiError
+	if b.timeout, b.clamped, apiErr = parseTimeoutMs(req.TimeoutMs, def, ceiling); apiErr != nil {
+		return waiterWaitBody{}, apiErr
+	}
+	if b.cancelOnTimeout, apiErr = decodeBool("cancelOnTimeout", req.CancelOnTimeout); apiErr != nil {
+		return waiterWaitBody{}, apiErr
+	}
+	return b, nil
+}
+
+// queryValue returns the query parameter name of r, "" if absent. A
+// parameter given twice is an error: which one would count is a guess.
+func queryValue(q url.Values, name string) (string, *apiError) {
+	switch vs := q[name]; len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", errorf(http.StatusBadRequest, "Query parameter "+name+" is given more than once")
+}
+
+// parseQueryTimeout returns the timeoutMs query parameter: 0 when absent,
+// ceiling when above it.
+func parseQueryTimeout(q url.Values, ceiling time.Duration) (time.Duration, *apiError) {
+	v, apiErr := queryValue(q, "timeoutMs")
+	if apiErr != nil || v == "" {
+		return 0, apiErr
+	}
+	if !digits(v) {
+		return 0, errorf(http.StatusBadRequest, "timeoutMs must be a non-negative integer number of milliseconds")
+	}
+	d, _, apiErr := parseTimeoutMs(json.RawMessage(v), 0, ceiling)
+	return d, apiErr
+}
+
+// digits reports whether s is a non-empty string of ASCII digits.
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// parseListQuery returns the list options of GET /v1/events?after=&limit=.
+// A limit above MaxListLimit is left for List to cap; a negative one is
+// refused as List refuses it.
+func parseListQuery(q url.Values) (eventcoord.ListOptions, *apiError) {
+	var opts eventcoord.ListOptions
+	after, apiErr := queryValue(q, "after")
+	if apiErr != nil {
+		return opts, apiErr
+	}
+	if after != "" {
+		if err := eventcoord.ValidateName(after); err != nil {
+			ne, _ := errors.AsType[*eventcoord.NameError](err)
+			return opts, errorf(http.StatusBadRequest, "after must be an event name, the next of the previous page: "+ne.Reason)
+		}
+	}
+	opts.After = after
+	limit, apiErr := queryValue(q, "limit")
+	if apiErr != nil || limit == "" {
+		return opts, apiErr
+	}
+	if strings.HasPrefix(limit, "-") && digits(limit[1:]) {
+		return opts, kinded(KindBadListLimit, errorf(http.StatusBadRequest, msgBadLimit))
+	}
+	if !digits(limit) {
+		return opts, errorf(http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 0 (the default, %d names) to %d", eventcoord.DefaultListLimit, eventcoord.MaxListLimit))
+	}
+	n, err := strconv.Atoi(limit)
+	if err != nil || n > eventcoord.MaxListLimit { // out of range: as many as a page holds
+		n = eventcoord.MaxListLimit
+	}
+	opts.Limit = n
+	return opts, nil
+}
+
+var msgBadLimit = fmt.Sprintf("limit must not be negative: give 0 (the default, %d names) to %d", eventcoord.DefaultListLimit, eventcoord.MaxListLimit)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/eventcoord/eventcoord"
 )
 
 // FuzzDecodeSignal checks that no body makes signal decoding panic, and
@@ -32,17 +34,28 @@ func FuzzDecodeSignal(f *testing.F) {
 	})
 }
 
-// FuzzDecodeWaitTimeout checks that every accepted timeout lies within
-// [0, ceiling].
+// FuzzDecodeWaitTimeout checks that every accepted wait body has a timeout
+// within [0, ceiling] and at most MaxWaitNames valid names, none twice.
 func FuzzDecodeWaitTimeout(f *testing.F) {
-	for _, seed := range []string{`{"timeoutMs":1000}`, `{}`, ``, `{"timeoutMs":-1}`, `{"timeoutMs":1e999}`, `{"timeoutMs":"5"}`} {
+	for _, seed := range []string{`{"timeoutMs":1000}`, `{}`, ``, `{"timeoutMs":-1}`, `{"timeoutMs":1e999}`, `{"timeoutMs":"5"}`,
+		`{"anyOf":["a","b","a","x"],"fresh":true}`, `{"anyOf":[""]}`, `{"anyOf":"a"}`, `{"fresh":1}`} {
 		f.Add([]byte(seed))
 	}
 	const ceiling = 10 * time.Minute
 	f.Fuzz(func(t *testing.T, body []byte) {
-		d, apiErr := decodeWaitTimeout(body, time.Minute, ceiling)
-		if apiErr == nil && (d < 0 || d > ceiling) {
-			t.Fatalf("decodeWaitTimeout(%q) = %v; outside [0, %v]", body, d, ceiling)
+		b, apiErr := decodeWait(body, "x", time.Minute, ceiling)
+		if apiErr != nil {
+			return
+		}
+		if b.timeout < 0 || b.timeout > ceiling {
+			t.Fatalf("decodeWait(%q) timeout %v; outside [0, %v]", body, b.timeout, ceiling)
+		}
+		spec, err := eventcoord.NewWaitSpec("x", b.options()...)
+		if err != nil {
+			t.Fatalf("decodeWait(%q) accepted %q, which NewWaitSpec refuses: %v", body, b.anyOf, err)
+		}
+		if len(spec.Names) != 1+len(b.anyOf) {
+			t.Fatalf("decodeWait(%q) = %q: repeats", body, b.anyOf)
 		}
 	})
 }

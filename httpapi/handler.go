@@ -6,20 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventcoord/eventcoord"
-)
-
-// Defaults of a Handler made without options.
-const (
-	DefaultMaxWait     = 10 * time.Minute // ceiling on a wait's timeoutMs
-	DefaultWait        = 60 * time.Second // Anchor's default timeoutMs
-	DefaultMaxBody     = 1 << 20
-	DefaultBodyTimeout = 30 * time.Second
 )
 
 // Handler is the http.Handler of the API. It is safe for concurrent use.
@@ -33,62 +25,12 @@ type Handler struct {
 	health      func(context.Context) error
 	metrics     *metrics
 	limits      *limits
+	waiters     *waiterSet // registrations made through POST /v1/waiters
 	mux         *http.ServeMux
 
 	drain context.Context // done once Drain is called
 	stop  context.CancelFunc
 }
-
-// An Option configures a Handler made by [New].
-type Option func(*config)
-
-type config struct {
-	keys        []string
-	maxWait     time.Duration
-	maxBody     int64
-	bodyTimeout time.Duration
-	log         *slog.Logger
-	registry    *prometheus.Registry
-	stats       func() eventcoord.Stats
-	health      func(context.Context) error
-
-	maxWaitsPerKey   int     // see limits.go
-	signalRatePerKey float64 // see limits.go
-}
-
-// WithKeys sets the accepted API keys, each its own scope. Without keys the
-// handler runs in open mode: any non-empty key is accepted and is its own
-// scope, which is only safe on loopback (cmd/eventd enforces that).
-func WithKeys(keys []string) Option { return func(c *config) { c.keys = keys } }
-
-// WithMaxWait sets the ceiling on a wait's timeoutMs (default
-// DefaultMaxWait); a longer timeout is clamped to it.
-func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = d } }
-
-// WithMaxBody sets the largest accepted request body in bytes (default
-// DefaultMaxBody); a larger one is answered with 413.
-func WithMaxBody(n int64) Option { return func(c *config) { c.maxBody = n } }
-
-// WithBodyTimeout bounds the time a client may take to send its request
-// body (default DefaultBodyTimeout), so trickling clients cannot hold the
-// server.
-func WithBodyTimeout(d time.Duration) Option { return func(c *config) { c.bodyTimeout = d } }
-
-// WithLogger sets the logger; requests are logged at debug level. The
-// default discards everything.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
-
-// WithRegistry sets the Prometheus registry the handler registers its
-// metrics in and serves at /metrics. The default is a new registry with the
-// Go and process collectors.
-func WithRegistry(r *prometheus.Registry) Option { return func(c *config) { c.registry = r } }
-
-// WithStats exposes a Coordinator's Stats in /metrics (waiters, retained
-// events, signal outcomes).
-func WithStats(f func() eventcoord.Stats) Option { return func(c *config) { c.stats = f } }
-
-// WithHealth sets the check behind /healthz; an error makes it answer 503.
-func WithHealth(f func(context.Context) error) Option { return func(c *config) { c.health = f } }
 
 // New returns a Handler serving the events of scopes(scope), where scope is
 // derived from the request's API key. For an in-process Coordinator c:
@@ -97,7 +39,7 @@ func WithHealth(f func(context.Context) error) Option { return func(c *config) {
 func New(scopes func(scope string) eventcoord.Events, opts ...Option) *Handler {
 	cfg := config{maxWait: DefaultMaxWait, maxBody: DefaultMaxBody, bodyTimeout: DefaultBodyTimeout, maxWaitsPerKey: DefaultMaxWaitsPerKey}
 	for _, o := range opts {
-		o(&cfg)
+		o.apply(&cfg)
 	}
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
@@ -117,17 +59,32 @@ func New(scopes func(scope string) eventcoord.Events, opts ...Option) *Handler {
 		limits:      newLimits(cfg, cfg.registry),
 		mux:         http.NewServeMux(),
 	}
+	h.waiters = newWaiterSet(func(outcome string) { h.metrics.registrations.WithLabelValues(outcome).Inc() })
+	registerWaiterGauge(cfg.registry, h.waiters)
 	h.drain, h.stop = context.WithCancel(context.Background())
 
+	// Anchor's two routes, then eventd's own: none is a path Anchor's
+	// routes serve (POST /v1/events/wait signals the event "wait").
 	for _, prefix := range []string{"", "/api"} {
-		h.mux.Handle(prefix+"/v1/events/{event_name}", h.events(h.limits.signal, h.signal))
-		h.mux.Handle(prefix+"/v1/events/{event_name}/wait", h.events(h.limits.wait, h.wait))
+		h.mux.Handle(prefix+"/v1/events/{event_name}", methods{
+			{http.MethodPost, h.keyed(h.limits.signal, h.signal)},
+			{http.MethodDelete, h.keyed(h.limits.store, h.clear)}, // clear.go
+		})
+		h.mux.Handle(prefix+"/v1/events/{event_name}/wait", methods{{http.MethodPost, h.keyed(h.limits.wait, h.wait)}})
+		h.mux.Handle(prefix+"/v1/events", methods{{http.MethodGet, h.keyed(h.limits.store, h.list)}}) // list.go
+		// register.go: the registration holds the key's wait slot itself.
+		h.mux.Handle(prefix+"/v1/waiters", methods{{http.MethodPost, h.keyed(nil, h.register)}})
+		h.mux.Handle(prefix+"/v1/waiters/{id}", methods{
+			{http.MethodGet, h.keyed(nil, h.peek)},
+			{http.MethodDelete, h.keyed(nil, h.cancel)},
+		})
+		h.mux.Handle(prefix+"/v1/waiters/{id}/wait", methods{{http.MethodPost, h.keyed(nil, h.waitOn)}})
 	}
-	h.mux.Handle("/healthz", method(http.MethodGet, http.HandlerFunc(h.healthz)))
-	h.mux.Handle("/metrics", method(http.MethodGet, promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{})))
-	h.mux.Handle("/openapi.json", method(http.MethodGet, http.HandlerFunc(serveOpenAPI))) // openapi.go
+	h.mux.Handle("/healthz", methods{{http.MethodGet, http.HandlerFunc(h.healthz)}})
+	h.mux.Handle("/metrics", methods{{http.MethodGet, promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{})}})
+	h.mux.Handle("/openapi.json", methods{{http.MethodGet, http.HandlerFunc(serveOpenAPI)}}) // openapi.go
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, "Not found"))
+		writeError(w, r, errorf(http.StatusNotFound, "Not found"))
 	})
 	return h
 }
@@ -145,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mux.ServeHTTP(rec, r)
 		route = routeLabel(r.Pattern) // set by the mux: one of the patterns registered in New
 	} else { // the mux would redirect, with an empty body
-		writeError(rec, errorf(http.StatusNotFound, msgNotCanonical))
+		writeError(rec, r, errorf(http.StatusNotFound, msgNotCanonical))
 	}
 	elapsed := time.Since(start)
 	// Every label comes from a fixed set: no client can add series.
@@ -158,44 +115,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain answers every pending wait, and every wait that arrives later, with
-// 503, so that a graceful shutdown need not wait for long polls. Signals
-// are still served. Drain is idempotent; register it with
+// 503, so that a graceful shutdown need not wait for long polls; it
+// cancels every registration made through POST /v1/waiters, which gives
+// back the events they hold (S3), and refuses new ones. Signals are still
+// served. Drain is idempotent; register it with
 // http.Server.RegisterOnShutdown.
-func (h *Handler) Drain() { h.stop() }
-
-// events wraps an event endpoint: POST only, then the API key, then the
-// key's limits (admit answers 429 itself, or returns what to release once
-// the request is served).
-func (h *Handler) events(admit func(http.ResponseWriter, string) (func(), bool), serve func(http.ResponseWriter, *http.Request, eventcoord.Events)) http.Handler {
-	return method(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scope, ok := h.keys.scope(r.Header.Get(keyHeader))
-		if !ok {
-			writeError(w, errorf(http.StatusUnauthorized, msgInvalidKey))
-			return
-		}
-		release, ok := admit(w, scope)
-		if !ok {
-			return
-		}
-		defer release()
-		serve(w, r, h.scopes(scope))
-	}))
+func (h *Handler) Drain() {
+	h.stop()
+	h.waiters.drain()
 }
 
-// method answers requests of any other method with a JSON 405.
-func method(m string, next http.Handler) http.Handler {
+// admitFunc applies a per-key limit to a request of scope: it answers 429
+// itself, or returns what to release once the request is served.
+type admitFunc func(w http.ResponseWriter, r *http.Request, scope string) (release func(), ok bool)
+
+// scopedFunc serves a request of an API key's scope.
+type scopedFunc func(w http.ResponseWriter, r *http.Request, scope string, events eventcoord.Events)
+
+// keyed wraps a route of a key's events: the API key first, then the key's
+// limit admit (none if nil).
+func (h *Handler) keyed(admit admitFunc, serve scopedFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", m)
-			shown := r.Method
-			if methodLabel(shown) == "other" { // not echoed: it may be anything, of any length
-				shown = "other than " + m
-			}
-			writeError(w, errorf(http.StatusMethodNotAllowed, "Method "+shown+" is not allowed; use "+m))
+		scope, ok := h.keys.scope(r.Header.Get(keyHeader))
+		if !ok {
+			writeError(w, r, errorf(http.StatusUnauthorized, msgInvalidKey))
 			return
 		}
-		next.ServeHTTP(w, r)
+		if admit != nil {
+			release, ok := admit(w, r, scope)
+			if !ok {
+				return
+			}
+			defer release()
+		}
+		serve(w, r, scope, h.scopes(scope))
 	})
+}
+
+// methods serves a route by method, in the order given (a GET serves HEAD
+// too), and answers any other method with a JSON 405 naming them in Allow.
+type methods []struct {
+	method  string
+	handler http.Handler
+}
+
+func (ms methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		if r.Method == m.method || (m.method == http.MethodGet && r.Method == http.MethodHead) {
+			m.handler.ServeHTTP(w, r)
+			return
+		}
+		names[i] = m.method
+	}
+	w.Header().Set("Allow", strings.Join(names, ", "))
+	shown := r.Method
+	if methodLabel(shown) == "other" { // not echoed: it may be anything, of any length
+		shown = "other than " + strings.Join(names, " or ")
+	}
+	writeError(w, r, errorf(http.StatusMethodNotAllowed, "Method "+shown+" is not allowed; use "+strings.Join(names, " or ")))
 }
 
 type signalResult struct {
@@ -205,21 +183,21 @@ type signalResult struct {
 	Seq      uint64 `json:"seq"`
 }
 
-func (h *Handler) signal(w http.ResponseWriter, r *http.Request, events eventcoord.Events) {
+func (h *Handler) signal(w http.ResponseWriter, r *http.Request, _ string, events eventcoord.Events) {
 	name := r.PathValue("event_name")
 	body, apiErr := readBody(w, r, h.maxBody, h.bodyTimeout)
 	if apiErr != nil {
-		writeError(w, apiErr)
+		writeError(w, r, apiErr)
 		return
 	}
 	data, apiErr := decodeSignal(body)
 	if apiErr != nil {
-		writeError(w, apiErr)
+		writeError(w, r, apiErr)
 		return
 	}
 	rec, err := events.Signal(r.Context(), name, data)
 	if err != nil {
-		writeError(w, backendError(err, msgSignalFailed))
+		writeError(w, r, backendError(err, msgSignalFailed))
 		return
 	}
 	outcome := "dropped"
@@ -235,69 +213,42 @@ func (h *Handler) signal(w http.ResponseWriter, r *http.Request, events eventcoo
 	}})
 }
 
-// backendError maps an error of Events.Signal or Events.Wait to its
-// answer; failed is the message of a failure it does not know.
-func backendError(err error, failed string) *apiError {
-	switch {
-	case errors.Is(err, eventcoord.ErrInvalidName):
-		return errorf(http.StatusBadRequest, "Invalid event name: "+reason(err))
-	case errors.Is(err, eventcoord.ErrDataRequired):
-		return errorf(http.StatusBadRequest, msgDataRequired)
-	case errors.Is(err, eventcoord.ErrClosed):
-		return errorf(http.StatusServiceUnavailable, msgShuttingDown)
-	case errors.Is(err, eventcoord.ErrUnavailable):
-		return errorf(http.StatusServiceUnavailable, failed+": the event store is unavailable")
-	}
-	return errorf(http.StatusInternalServerError, failed)
-}
-
-// reason returns what an ErrInvalidName error says beyond the sentinel.
-func reason(err error) string {
-	msg, prefix := err.Error(), eventcoord.ErrInvalidName.Error()+": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return msg[len(prefix):]
-	}
-	return msg
-}
-
+// Causes that end a wait's context.
 var (
 	errWaitTimeout = errors.New("wait timed out")
 	errDraining    = errors.New("server draining")
+	errWaiterGone  = errors.New("the registration left the server")
 )
 
-func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord.Events) {
-	name := r.PathValue("event_name")
-	body, apiErr := readBody(w, r, h.maxBody, h.bodyTimeout)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
+// waitContext returns the contexts of a wait of r that lasts timeout:
+// live ends when the client leaves, on Drain (cause errDraining) and when
+// gone ends, if it is not nil (cause errWaiterGone); ctx also ends at the
+// timeout (cause errWaitTimeout). Call cancel when the wait is over.
+func (h *Handler) waitContext(r *http.Request, timeout time.Duration, gone context.Context) (live, ctx context.Context, cancel func()) {
+	liveCtx, cancelLive := context.WithCancelCause(r.Context()) // ends when the client goes away
+	stopDrain := context.AfterFunc(h.drain, func() { cancelLive(errDraining) })
+	stopGone := func() bool { return false }
+	if gone != nil {
+		stopGone = context.AfterFunc(gone, func() { cancelLive(errWaiterGone) })
 	}
-	timeout, apiErr := decodeWaitTimeout(body, DefaultWait, h.maxWait)
-	if apiErr != nil {
-		writeError(w, apiErr)
-		return
+	ctx, cancelTimeout := context.WithTimeoutCause(liveCtx, timeout, errWaitTimeout)
+	return liveCtx, ctx, func() {
+		cancelTimeout()
+		stopGone()
+		stopDrain()
+		cancelLive(nil)
 	}
+}
 
-	ctx, cancel := context.WithCancelCause(r.Context()) // ends when the client goes away
-	defer cancel(nil)
-	stopDrain := context.AfterFunc(h.drain, func() { cancel(errDraining) })
-	defer stopDrain()
-	live := ctx // ends when the client leaves or on Drain, but not by the timeout
-	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
-	defer cancelTimeout()
-
-	ev, err := waitOrPoll(live, ctx, events, name, timeout)
-	if err == nil {
-		h.metrics.waits.WithLabelValues("event").Inc()
-		w.Header().Set("Eventcoord-Seq", strconv.FormatUint(ev.Seq, 10))
-		writeJSON(w, http.StatusOK, map[string]eventcoord.Data{"data": ev.Data})
-		return
-	}
-	outcome, answer := "error", backendError(err, "Failed to wait for event")
+// waitEnded returns the outcome (for eventd_waits_total) and the answer of
+// a wait of r whose context was ctx that ended with err; failed is the
+// message of a failure of the backend.
+func (h *Handler) waitEnded(r *http.Request, ctx context.Context, err error, failed string) (string, *apiError) {
+	outcome, answer := "error", backendError(err, failed)
 	switch cause := context.Cause(ctx); {
 	case errors.Is(err, eventcoord.ErrClosed), errors.Is(cause, errDraining), h.drain.Err() != nil:
-		outcome, answer = "shutdown", errorf(http.StatusServiceUnavailable, msgShuttingDown)
-	case errors.Is(err, eventcoord.ErrInvalidName):
+		outcome, answer = "shutdown", shuttingDown()
+	case errors.Is(err, eventcoord.ErrInvalidName), errors.Is(err, eventcoord.ErrTooManyNames):
 	case errors.Is(cause, errWaitTimeout):
 		outcome, answer = "timeout", errorf(http.StatusRequestTimeout, msgTimeout)
 	case r.Context().Err() != nil:
@@ -309,8 +260,34 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, events eventcoord
 		// never a 200, is for a client that still reads.
 		outcome, answer = "cancelled", errorf(StatusClientClosed, msgClientClosed)
 	}
+	return outcome, answer
+}
+
+func (h *Handler) wait(w http.ResponseWriter, r *http.Request, _ string, events eventcoord.Events) {
+	name := r.PathValue("event_name")
+	body, apiErr := readBody(w, r, h.maxBody, h.bodyTimeout)
+	if apiErr != nil {
+		writeError(w, r, apiErr)
+		return
+	}
+	req, apiErr := decodeWait(body, name, DefaultWait, h.maxWait)
+	if apiErr != nil {
+		writeError(w, r, apiErr)
+		return
+	}
+	live, ctx, cancel := h.waitContext(r, req.timeout, nil)
+	defer cancel()
+	ev, err := waitOrPoll(live, ctx, events, name, req)
+	if err == nil {
+		h.metrics.waits.WithLabelValues("event").Inc()
+		// A wait on several names, or a fresh one, is eventd's own: its
+		// answer says which name fired and when, asked or not.
+		writeEvent(w, ev, extended(r) || len(req.anyOf) > 0 || req.fresh)
+		return
+	}
+	outcome, answer := h.waitEnded(r, ctx, err, "Failed to wait for event")
 	h.metrics.waits.WithLabelValues(outcome).Inc()
-	writeError(w, answer)
+	writeError(w, r, answer)
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

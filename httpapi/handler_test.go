@@ -187,7 +187,8 @@ func TestErrorStatuses(t *testing.T) {
 		{"name not UTF-8", "POST", "/v1/events/%FF", key, `{"data":{}}`, 400, "Invalid event name: not valid UTF-8"},
 		{"name too long", "POST", "/v1/events/" + long + "/wait", key, `{}`, 400, fmt.Sprintf("Invalid event name: %d bytes, the limit is 1024", len(long))},
 		{"unknown path", "POST", "/v1/nothing", key, `{}`, 404, "Not found"},
-		{"GET signal", "GET", "/v1/events/x", key, ``, 405, "Method GET is not allowed; use POST"},
+		{"GET signal", "GET", "/v1/events/x", key, ``, 405, "Method GET is not allowed; use POST or DELETE"},
+		{"PUT wait", "PUT", "/v1/events/x/wait", key, ``, 405, "Method PUT is not allowed; use POST"},
 		{"body too large", "POST", "/v1/events/x", key, `{"data":{"s":"` + strings.Repeat("x", 100) + `"}}`, 413, "Request body is larger than 64 bytes"},
 	}
 	for _, tt := range tests {

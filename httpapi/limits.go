@@ -25,20 +25,23 @@ const DefaultMaxWaitsPerKey = 10_000
 const (
 	refusedWaits  = "waits_per_key"
 	refusedSignal = "signal_rate_per_key"
+	refusedWaiter = "requests_per_waiter"
 )
 
 // WithMaxWaitsPerKey bounds the waits in progress per API key (default
-// DefaultMaxWaitsPerKey): a wait beyond it is answered 429 Too Many
-// Requests with Retry-After: 1. Zero or less removes the bound.
-func WithMaxWaitsPerKey(n int) Option { return func(c *config) { c.maxWaitsPerKey = n } }
+// DefaultMaxWaitsPerKey), counting each registration made through
+// POST /v1/waiters as a wait until it ends: a wait or registration beyond
+// it is answered 429 Too Many Requests with Retry-After: 1. Zero or less
+// removes the bound.
+func WithMaxWaitsPerKey(n int) Option { return optionFunc(func(c *config) { c.maxWaitsPerKey = n }) }
 
-// WithSignalRatePerKey limits each API key to perSecond signals per second
-// on average, in bursts of up to a second's worth (at least one): a signal
-// beyond it is answered 429 Too Many Requests with a Retry-After header
-// that says when the next one is allowed. Zero or less, the default,
-// removes the limit.
+// WithSignalRatePerKey limits each API key to perSecond signals, clears
+// and lists together per second on average, in bursts of up to a second's
+// worth (at least one): a request beyond it is answered 429 Too Many
+// Requests with a Retry-After header that says when the next one is
+// allowed. Zero or less, the default, removes the limit.
 func WithSignalRatePerKey(perSecond float64) Option {
-	return func(c *config) { c.signalRatePerKey = perSecond }
+	return optionFunc(func(c *config) { c.signalRatePerKey = perSecond })
 }
 
 // limits keeps the per-key limits. Its state per key lives only while it
@@ -75,14 +78,14 @@ func newLimits(cfg config, reg prometheus.Registerer) *limits {
 		sweepSize: minSweepSize,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventd_refused_total",
-			Help: "Requests answered 429 Too Many Requests, by reason: waits_per_key (too many waits in progress for the key), signal_rate_per_key (the key's signal rate).",
+			Help: "Requests answered 429 Too Many Requests, by reason: waits_per_key (too many waits and registrations in progress for the key), signal_rate_per_key (the key's rate of signals, clears and lists), requests_per_waiter (too many requests in progress on one registration).",
 		}, []string{"reason"}),
 	}
 	if r := cfg.signalRatePerKey; r > 0 && !math.IsInf(r, 1) {
 		l.rate, l.burst = rate.Limit(r), int(min(max(math.Ceil(r), 1), math.MaxInt32))
 		l.refill = time.Duration(min(float64(l.burst)/r*float64(time.Second), math.MaxInt64/2))
 	}
-	for _, reason := range []string{refusedWaits, refusedSignal} {
+	for _, reason := range []string{refusedWaits, refusedSignal, refusedWaiter} {
 		l.refused.WithLabelValues(reason)
 	}
 	reg.MustRegister(l.refused)
@@ -92,9 +95,9 @@ func newLimits(cfg config, reg prometheus.Registerer) *limits {
 // noop is the release of a request that holds nothing.
 func noop() {}
 
-// wait admits a wait of scope, or answers it 429. If admitted, the caller
-// calls release when the wait has ended.
-func (l *limits) wait(w http.ResponseWriter, scope string) (release func(), ok bool) {
+// wait admits a wait or a registration of scope, or answers it 429. If
+// admitted, the caller calls release when the wait has ended.
+func (l *limits) wait(w http.ResponseWriter, r *http.Request, scope string) (release func(), ok bool) {
 	if l.maxWaits == 0 {
 		return noop, true
 	}
@@ -102,7 +105,7 @@ func (l *limits) wait(w http.ResponseWriter, scope string) (release func(), ok b
 	n := l.waits[scope]
 	if n >= l.maxWaits {
 		l.mu.Unlock()
-		l.refuse(w, refusedWaits, time.Second,
+		l.refuse(w, r, refusedWaits, time.Second,
 			fmt.Sprintf("Too many waits in progress for this API key (the limit is %d)", l.maxWaits))
 		return nil, false
 	}
@@ -120,7 +123,19 @@ func (l *limits) wait(w http.ResponseWriter, scope string) (release func(), ok b
 }
 
 // signal admits a signal of scope, or answers it 429.
-func (l *limits) signal(w http.ResponseWriter, scope string) (release func(), ok bool) {
+func (l *limits) signal(w http.ResponseWriter, r *http.Request, scope string) (release func(), ok bool) {
+	return l.rated(w, r, scope, "signals")
+}
+
+// store admits a clear or a list of scope, which share the signals' rate,
+// or answers it 429.
+func (l *limits) store(w http.ResponseWriter, r *http.Request, scope string) (release func(), ok bool) {
+	return l.rated(w, r, scope, "signals, clears and lists")
+}
+
+// rated admits a request of scope under the key's rate limit, or answers
+// it 429 naming what the limit counts.
+func (l *limits) rated(w http.ResponseWriter, r *http.Request, scope, what string) (release func(), ok bool) {
 	if l.rate == 0 {
 		return noop, true
 	}
@@ -131,16 +146,16 @@ func (l *limits) signal(w http.ResponseWriter, scope string) (release func(), ok
 		lim = rate.NewLimiter(l.rate, l.burst)
 		l.limiters[scope] = lim
 	}
-	r := lim.ReserveN(now, 1)
-	delay := r.DelayFrom(now)
+	res := lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
 	if delay > 0 {
-		r.CancelAt(now) // a refused signal costs the key nothing
+		res.CancelAt(now) // a refused signal costs the key nothing
 	}
 	l.sweep(now)
 	l.mu.Unlock()
 	if delay > 0 {
-		l.refuse(w, refusedSignal, delay,
-			fmt.Sprintf("Too many signals for this API key (the limit is %s per second)", strconv.FormatFloat(float64(l.rate), 'g', -1, 64)))
+		l.refuse(w, r, refusedSignal, delay,
+			fmt.Sprintf("Too many %s for this API key (the limit is %s per second)", what, strconv.FormatFloat(float64(l.rate), 'g', -1, 64)))
 		return nil, false
 	}
 	return noop, true
@@ -171,9 +186,9 @@ func (l *limits) keys() (waits, limiters int) {
 
 // refuse answers 429 with Retry-After (whole seconds, at least 1) and
 // counts the refusal.
-func (l *limits) refuse(w http.ResponseWriter, reason string, retryAfter time.Duration, message string) {
+func (l *limits) refuse(w http.ResponseWriter, r *http.Request, reason string, retryAfter time.Duration, message string) {
 	l.refused.WithLabelValues(reason).Inc()
 	secs := max(int64(math.Ceil(retryAfter.Seconds())), 1)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	writeError(w, errorf(http.StatusTooManyRequests, message+": retry after "+strconv.FormatInt(secs, 10)+" s"))
+	writeError(w, r, errorf(http.StatusTooManyRequests, message+": retry after "+strconv.FormatInt(secs, 10)+" s"))
 }

@@ -17,10 +17,10 @@ func TestLimitStateOfIdleKeysGoesAway(t *testing.T) {
 	l := newLimits(config{maxWaitsPerKey: 2, signalRatePerKey: 10}, prometheus.NewRegistry())
 	now := time.Unix(1_000_000, 0)
 	l.now = func() time.Time { return now }
-	admit := func(f func(http.ResponseWriter, string) (func(), bool), scope string) func() {
+	admit := func(f admitFunc, scope string) func() {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		release, ok := f(rec, scope)
+		release, ok := f(rec, httptest.NewRequest(http.MethodPost, "/v1/events/x", nil), scope)
 		if !ok {
 			t.Fatalf("%s refused: %d %s", scope, rec.Code, rec.Body)
 		}

@@ -10,9 +10,10 @@ import (
 // metrics are the handler's Prometheus series. No label ever carries a key,
 // a scope, an event name or event data: labels are outcomes and routes.
 type metrics struct {
-	signals  *prometheus.CounterVec   // by outcome: woken, retained, dropped
-	waits    *prometheus.CounterVec   // by outcome: event, timeout, cancelled, shutdown, error
-	duration *prometheus.HistogramVec // by route, method, code
+	signals       *prometheus.CounterVec   // by outcome: woken, retained, dropped
+	waits         *prometheus.CounterVec   // by outcome: event, timeout, cancelled, shutdown, error
+	registrations *prometheus.CounterVec   // ended, by outcome: taken, left, cancelled, expired, shutdown
+	duration      *prometheus.HistogramVec // by route, method, code
 }
 
 func newMetrics(reg *prometheus.Registry, stats func() eventcoord.Stats) *metrics {
@@ -23,7 +24,11 @@ func newMetrics(reg *prometheus.Registry, stats func() eventcoord.Stats) *metric
 		}, []string{"outcome"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventd_waits_total",
-			Help: "Finished wait requests by outcome: event, timeout, cancelled (client went away), shutdown, error.",
+			Help: "Finished wait requests (on an event or on a registration) by outcome: event, timeout, cancelled (client went away), shutdown, error.",
+		}, []string{"outcome"}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventd_registrations_ended_total",
+			Help: "Registrations made through POST /v1/waiters that ended, by outcome: taken (a wait returned the event), left (a wait with cancelOnTimeout ended without one), cancelled (DELETE), expired (the lease passed), shutdown.",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventd_http_request_duration_seconds",
@@ -37,11 +42,22 @@ func newMetrics(reg *prometheus.Registry, stats func() eventcoord.Stats) *metric
 	for _, o := range []string{"event", "timeout", "cancelled", "shutdown", "error"} {
 		m.waits.WithLabelValues(o)
 	}
-	reg.MustRegister(m.signals, m.waits, m.duration)
+	for _, o := range []string{endTaken, endLeft, endCancelled, endExpired, endShutdown} {
+		m.registrations.WithLabelValues(o)
+	}
+	reg.MustRegister(m.signals, m.waits, m.registrations, m.duration)
 	if stats != nil {
 		reg.MustRegister(statsCollector(stats))
 	}
 	return m
+}
+
+// registerWaiterGauge exposes the number of registrations ws holds.
+func registerWaiterGauge(reg prometheus.Registerer, ws *waiterSet) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventd_registrations",
+		Help: "Registrations made through POST /v1/waiters held now.",
+	}, func() float64 { return float64(ws.len()) }))
 }
 
 // statsCollector exposes a Coordinator's Stats, read once per scrape.
@@ -51,7 +67,7 @@ var (
 	descWaiters   = prometheus.NewDesc("eventd_waiters", "Waiters blocked now.", nil, nil)
 	descRetained  = prometheus.NewDesc("eventd_retained_events", "Events retained now.", nil, nil)
 	descNames     = prometheus.NewDesc("eventd_names", "Event names holding state now.", nil, nil)
-	descOutcomes  = prometheus.NewDesc("eventcoord_signal_outcomes_total", "Coordinator signals by final outcome (S3): delivered, expired, replaced, evicted.", []string{"outcome"}, nil)
+	descOutcomes  = prometheus.NewDesc("eventcoord_signal_outcomes_total", "Coordinator signals by final outcome (S3): delivered, expired, replaced, evicted, cleared.", []string{"outcome"}, nil)
 	descSignalled = prometheus.NewDesc("eventcoord_signals_total", "Signals the coordinator accepted.", nil, nil)
 
 	descRetainedBytes = prometheus.NewDesc("eventd_retained_bytes", "Size of the events retained now: the length of their data's JSON encoding.", nil, nil)
@@ -70,7 +86,7 @@ func (f statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(s.Retained))
 	ch <- prometheus.MustNewConstMetric(descNames, prometheus.GaugeValue, float64(s.Names))
 	ch <- prometheus.MustNewConstMetric(descSignalled, prometheus.CounterValue, float64(s.Signals))
-	for outcome, v := range map[string]uint64{"delivered": s.Delivered, "expired": s.Expired, "replaced": s.Replaced, "evicted": s.Evicted} {
+	for outcome, v := range map[string]uint64{"delivered": s.Delivered, "expired": s.Expired, "replaced": s.Replaced, "evicted": s.Evicted, "cleared": s.Cleared} {
 		ch <- prometheus.MustNewConstMetric(descOutcomes, prometheus.CounterValue, float64(v), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(descRetainedBytes, prometheus.GaugeValue, float64(s.RetainedBytes))
