@@ -150,7 +150,6 @@ func depth(raw []byte) int {
 	return deepest
 }
 
-
 // parseTimeoutMs returns the timeout a timeoutMs value raw asks for: def
 // when raw is absent or null, ceiling when it is above ceiling (clamped
 // then reports true).
