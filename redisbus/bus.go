@@ -44,11 +44,15 @@ type Bus struct {
 
 	mu         sync.Mutex
 	waiters    map[string]*waiter            // pending local waiters by ID; guarded by mu
-	byKey      map[string]map[string]*waiter // the same, by Redis key; guarded by mu
-	gone       map[string][]string           // registrations to remove, by key; guarded by mu
-	unanswered map[string]int                // deliveries to answer again: ID -> woken; guarded by mu
+	byKey      map[string]map[string]*waiter // the same, by Redis key (an any-of wait under each); guarded by mu
+	gone       []removal                     // registrations to remove; guarded by mu
+	unanswered map[string][2]int             // deliveries to answer again: ID -> woken, held; guarded by mu
+	holding    map[string]int                // deliveries local Registrations hold, counted in Redis: ID -> holders; guarded by mu
+	consumes   []string                      // held deliveries returned, to tell Redis again; guarded by mu
+	releases   []string                      // held deliveries cancelled, to tell Redis; guarded by mu
+	retry      []*waiter                     // Registrations' waiters to register again; guarded by mu
 	shared     eventcoord.Stats              // the last shared totals read; guarded by mu
-	resync     bool                          // local waiters must register again; guarded by mu
+	resync     bool                          // every local waiter must register again; guarded by mu
 	closed     bool                          // guarded by mu
 	nextID     uint64                        // guarded by mu
 
@@ -61,63 +65,6 @@ type Bus struct {
 	done  sync.WaitGroup  // the receiver and the janitor
 	calls sync.WaitGroup  // signals, polls and register scripts in flight
 }
-
-type options struct {
-	prefix    string
-	ttl       time.Duration
-	timeout   time.Duration
-	redeliver time.Duration
-	lease     time.Duration
-	tick      time.Duration // janitor period
-	log       *slog.Logger
-	limits    [4]int64 // max retained, per scope, max bytes, per scope
-}
-
-// An Option configures a Bus made by [New].
-type Option func(*options)
-
-// WithPrefix sets the prefix of every Redis key and channel the bus uses
-// (default DefaultPrefix), so that several deployments can share a Redis.
-func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
-
-// WithRetention sets how long a signal nobody waits for is kept in Redis
-// (default eventcoord.DefaultRetention); 0 keeps none.
-func WithRetention(ttl time.Duration) Option { return func(o *options) { o.ttl = ttl } }
-
-// WithTimeout bounds every Redis call the bus makes (default
-// DefaultTimeout): a Signal that Redis does not answer in time fails with
-// an error wrapping eventcoord.ErrUnavailable.
-func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
-
-// WithRedeliver sets how long a delivery may go unanswered by the
-// processes it was published to (they died, or the answer was lost)
-// before it is offered again (default DefaultRedeliver).
-func WithRedeliver(d time.Duration) Option { return func(o *options) { o.redeliver = d } }
-
-// WithMaxRetained bounds the events retained in Redis over all scopes
-// (default eventcoord.DefaultMaxRetained). Beyond it, the oldest event of
-// the scope holding the most is evicted.
-func WithMaxRetained(n int) Option { return func(o *options) { o.limits[0] = int64(n) } }
-
-// WithMaxRetainedPerScope bounds the events one scope retains (default
-// eventcoord.DefaultMaxRetainedPerScope); beyond it the scope's oldest is
-// evicted.
-func WithMaxRetainedPerScope(n int) Option { return func(o *options) { o.limits[1] = int64(n) } }
-
-// WithMaxRetainedBytes bounds the bytes of retained events over all scopes
-// (default eventcoord.DefaultMaxRetainedBytes); beyond it the oldest event
-// of the scope holding the most bytes is evicted. An event's size is that
-// of its stored record: its JSON encoding with the scope and name, plus a
-// few bytes.
-func WithMaxRetainedBytes(n int64) Option { return func(o *options) { o.limits[2] = n } }
-
-// WithMaxRetainedBytesPerScope bounds the bytes one scope retains (default
-// eventcoord.DefaultMaxRetainedBytesPerScope); beyond it the scope's
-// oldest is evicted.
-func WithMaxRetainedBytesPerScope(n int64) Option { return func(o *options) { o.limits[3] = n } }
-
-// WithLogger sets the logger for connection trouble (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // New connects a Bus to Redis with rdb's options. The bus opens its own
 // connections, with retries off (a script retried after a lost reply could
@@ -134,7 +81,7 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 			eventcoord.DefaultMaxRetainedBytes, eventcoord.DefaultMaxRetainedBytesPerScope},
 	}
 	for _, opt := range opts {
-		opt(&o)
+		opt.apply(&o)
 	}
 	ro := *rdb.Options()
 	ro.MaxRetries = -1
@@ -150,7 +97,7 @@ func New(ctx context.Context, rdb *redis.Client, opts ...Option) (*Bus, error) {
 	co.PoolSize, co.MinIdleConns, co.MaxIdleConns, co.MaxActiveConns = 4, 0, 4, 0
 	b := &Bus{
 		rdb: redis.NewClient(&ro), ctl: redis.NewClient(&co), prefix: o.prefix, id: hex.EncodeToString(id[:]), opts: o, log: o.log,
-		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, gone: map[string][]string{}, unanswered: map[string]int{},
+		waiters: map[string]*waiter{}, byKey: map[string]map[string]*waiter{}, unanswered: map[string][2]int{}, holding: map[string]int{},
 		wake: make(chan struct{}, 1),
 	}
 	b.conf = []any{o.prefix, o.ttl.Milliseconds(), o.redeliver.Milliseconds(), o.lease.Milliseconds(),
@@ -180,10 +127,11 @@ func (b *Bus) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 
 // Stats reports this process's waiters (Waiters, Names, Woken) and the
 // shared totals in Redis of every process (Signals, Delivered, Retained,
-// RetainedBytes, Expired, Replaced, Evicted, EvictedBy); when Redis cannot be read within the
-// bus's timeout, those are the last read (zero before the first). When every process is idle,
+// RetainedBytes, Expired, Replaced, Evicted, EvictedBy, Cleared); when
+// Redis cannot be read within the bus's timeout, those are the last read
+// (zero before the first). When every process is idle,
 //
-//	Signals == Delivered + Retained + Expired + Replaced + Evicted
+//	Signals == Delivered + Retained + Expired + Replaced + Evicted + Cleared
 //
 // holds for the shared totals, as in one process. Expiries are counted
 // by the janitors within about a second.
@@ -199,7 +147,7 @@ func (b *Bus) Stats() eventcoord.Stats {
 		b.shared = eventcoord.Stats{Signals: uint64(v[0]), Delivered: uint64(v[1]), Expired: uint64(v[2]),
 			Replaced: uint64(v[3]), Evicted: uint64(v[4]),
 			EvictedBy: eventcoord.Evictions{ScopeCount: uint64(v[5]), ScopeBytes: uint64(v[6]), Count: uint64(v[7]), Bytes: uint64(v[8])},
-			Retained:  int(v[9]), RetainedBytes: v[10]}
+			Retained:  int(v[9]), RetainedBytes: v[10], Cleared: uint64(v[11])}
 	}
 	s := b.shared
 	s.Waiters, s.Names, s.Woken = len(b.waiters), len(b.byKey), b.woken.Load()
@@ -208,8 +156,10 @@ func (b *Bus) Stats() eventcoord.Stats {
 
 // Close wakes this process's waiters with eventcoord.ErrClosed, removes
 // their registrations from Redis (best effort: a registration of a process
-// that is gone is dropped by the next signal anyway) and stops the bus's
-// goroutines. Deliveries in flight to this process are offered again by
+// that is gone is dropped by the next signal anyway), tells Redis what its
+// Registrations returned or cancelled, and stops the bus's goroutines. A
+// Registration holding an event keeps it: its Wait returns it, and its
+// Cancel can no longer give it back. Deliveries in flight to this process are offered again by
 // the other processes. It does not close the client given to New. Close
 // is idempotent.
 func (b *Bus) Close() error {
@@ -221,7 +171,7 @@ func (b *Bus) Close() error {
 	b.closed = true
 	for _, w := range b.waiters {
 		b.forget(w)
-		b.gone[w.key] = append(b.gone[w.key], w.id)
+		b.gone = append(b.gone, removal{w.id, w.keys()})
 		w.err = eventcoord.ErrClosed
 		close(w.ready)
 	}
@@ -233,6 +183,7 @@ func (b *Bus) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.timeout)
 	defer cancel()
 	b.unregister(ctx)
+	b.flushHolds(ctx)
 	b.rdb.Close()
 	b.ctl.Close()
 	return err

@@ -28,7 +28,7 @@ const (
 	childLease   = time.Second
 )
 
-func withLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
+func withLease(d time.Duration) Option { return optionFunc(func(o *options) { o.lease = d }) }
 
 // child waits on name until the event arrives or it is killed.
 func child(addr, name string) {

@@ -3,6 +3,7 @@ package redisbus
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ func encodeBody(scope, name string, t time.Time, data eventcoord.Data) (string, 
 	return string(b), nil
 }
 
+// errMalformed is the error of a delivery or record that does not parse.
+var errMalformed = errors.New("redisbus: malformed delivery")
+
 // delivery is a parsed delivery message or taken retained event.
 type delivery struct {
 	id      string   // D: the in-flight record to acknowledge
@@ -56,7 +60,7 @@ func parseDelivery(msg string) (delivery, error) {
 	wids, rec, ok2 := strings.Cut(rest, "\n")
 	seq, js, ok3 := strings.Cut(rec, "\n")
 	if !ok1 || !ok2 || !ok3 {
-		return d, fmt.Errorf("redisbus: malformed delivery")
+		return d, errMalformed
 	}
 	d.id = id
 	if wids != "" {
@@ -64,18 +68,18 @@ func parseDelivery(msg string) (delivery, error) {
 	}
 	q, err := strconv.ParseUint(seq, 10, 64)
 	if err != nil {
-		return d, fmt.Errorf("redisbus: malformed delivery seq: %w", err)
+		return d, fmt.Errorf("%w: seq: %w", errMalformed, err)
 	}
 	var b body
 	if err := json.Unmarshal([]byte(js), &b); err != nil {
-		return d, fmt.Errorf("redisbus: malformed delivery body: %w", err)
+		return d, fmt.Errorf("%w: body: %w", errMalformed, err)
 	}
 	d.scope = b.S
 	d.ev = eventcoord.Event{Name: b.N, Seq: q, SignaledAt: time.Unix(0, b.T)}
 	dec := json.NewDecoder(bytes.NewReader(b.D))
 	dec.UseNumber()
 	if err := dec.Decode(&d.ev.Data); err != nil {
-		return d, fmt.Errorf("redisbus: malformed delivery data: %w", err)
+		return d, fmt.Errorf("%w: data: %w", errMalformed, err)
 	}
 	return d, nil
 }

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"strings"
+	"slices"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // janitor does in the background what no caller should wait for: it
-// removes the registrations of waiters that left, registers the local
-// waiters again after a reconnect, renews the leases of the registrations
-// of local waiters, counts the retained events that expired, and offers
-// again the deliveries nobody answered.
+// removes the registrations of waiters that left, tells Redis what
+// Registrations did with held events, registers the local waiters again
+// after a reconnect, renews the leases of local registrations and holds,
+// counts the retained events that expired, and offers again the
+// deliveries nobody answered.
 func (b *Bus) janitor() {
 	t := time.NewTicker(b.opts.tick)
 	defer t.Stop()
@@ -31,6 +30,7 @@ func (b *Bus) janitor() {
 		ctx, cancel := context.WithTimeout(b.run, b.opts.timeout)
 		b.answerAgain(ctx)
 		b.unregister(ctx)
+		b.flushHolds(ctx)
 		b.reregister(ctx)
 		if tick && time.Since(renewed) >= b.opts.lease/3 {
 			b.renew(ctx)
@@ -69,8 +69,8 @@ func (b *Bus) answerAgain(ctx context.Context) {
 	b.mu.Lock()
 	todo := maps.Clone(b.unanswered)
 	b.mu.Unlock()
-	for d, woken := range todo {
-		if err := ackScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + d}, b.args(d, woken)...).Err(); err != nil {
+	for d, n := range todo {
+		if err := ackScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + d}, b.args(d, n[0], n[1])...).Err(); err != nil {
 			b.warn("answering a delivery again failed; retrying", err)
 			return
 		}
@@ -80,6 +80,9 @@ func (b *Bus) answerAgain(ctx context.Context) {
 	}
 }
 
+// maxArgs bounds the arguments of one abandon or hold script call.
+const maxArgs = 1000
+
 // unregister removes the registrations of waiters that left and offers
 // again what they took without hearing it. What fails is kept for the next
 // round; a registration that outlives its waiter costs one round trip when
@@ -87,107 +90,164 @@ func (b *Bus) answerAgain(ctx context.Context) {
 func (b *Bus) unregister(ctx context.Context) {
 	b.mu.Lock()
 	gone := b.gone
-	if len(gone) == 0 {
-		b.mu.Unlock()
-		return
-	}
-	b.gone = map[string][]string{}
+	b.gone = nil
 	b.mu.Unlock()
-	for k, ids := range gone {
-		args := b.args(k)
-		for _, id := range ids {
-			args = append(args, id)
+	for len(gone) > 0 {
+		args, n := b.args(), 0
+		for ; n < len(gone) && (n == 0 || len(args) < maxArgs); n++ {
+			args = append(args, gone[n].id, len(gone[n].keys))
+			for _, k := range gone[n].keys {
+				args = append(args, k)
+			}
 		}
-		if err := abandonScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + k}, args...).Err(); err != nil {
+		if err := abandonScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + gone[0].keys[0]}, args...).Err(); err != nil {
 			b.warn("removing registrations failed; retrying", err)
 			b.mu.Lock()
-			for k, ids := range gone {
-				b.gone[k] = append(b.gone[k], ids...)
-			}
+			b.gone = append(b.gone, gone...)
 			b.mu.Unlock()
 			return
 		}
-		delete(gone, k)
+		gone = gone[n:]
 	}
 }
 
-// reregister runs, after a reconnect, the register step again for each
-// key's local waiters together: they take the event retained meanwhile,
-// or are registered again.
+// flushHolds tells Redis which held deliveries local Registrations
+// returned or cancelled. What fails is kept for the next round.
+func (b *Bus) flushHolds(ctx context.Context) {
+	for _, op := range []struct {
+		mode string
+		list *[]string
+	}{{"c", &b.consumes}, {"r", &b.releases}} {
+		b.mu.Lock()
+		ds := *op.list
+		*op.list = nil
+		b.mu.Unlock()
+		for len(ds) > 0 {
+			n := min(len(ds), maxArgs)
+			args := b.args(op.mode)
+			for _, d := range ds[:n] {
+				args = append(args, d)
+			}
+			if err := holdScript.Run(ctx, b.ctl, []string{b.prefix + ":fl:" + ds[0]}, args...).Err(); err != nil {
+				b.warn("telling Redis of held events failed; retrying", err)
+				b.mu.Lock()
+				*op.list = append(*op.list, ds...)
+				b.mu.Unlock()
+				return
+			}
+			ds = ds[n:]
+		}
+	}
+}
+
+// reregister runs the register step again: for every local waiter after a
+// reconnect, else for the Registrations whose delivery fell through. A
+// key's plain waiters go together: they take the event retained meanwhile
+// (all of them, as one fan-out), or are registered again; fresh and
+// any-of waiters go one by one.
 func (b *Bus) reregister(ctx context.Context) {
 	b.mu.Lock()
-	if !b.resync {
-		b.mu.Unlock()
-		return
-	}
-	b.resync = false
-	groups := make(map[string][]string, len(b.byKey))
-	for k, g := range b.byKey {
-		for id := range g {
-			groups[k] = append(groups[k], id)
-		}
-	}
-	b.mu.Unlock()
-	for k, ids := range groups {
-		args := b.args(scopeKeyOf(k), k, b.id, "wait")
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		res, err := registerScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + k}, args...).Text()
-		switch {
-		case errors.Is(err, redis.Nil):
-			b.mu.Lock()
-			for _, id := range ids { // left meanwhile: registered for nobody
-				if b.waiters[id] == nil {
-					b.gone[k] = append(b.gone[k], id)
-				}
+	var ws []*waiter
+	if b.resync {
+		ws = slices.Collect(maps.Values(b.waiters))
+	} else {
+		for _, w := range b.retry {
+			if b.waiters[w.id] == w {
+				ws = append(ws, w)
 			}
-			b.mu.Unlock()
-		case err != nil:
-			b.warn("registering waiters again failed; retrying", err)
+		}
+	}
+	b.resync, b.retry = false, nil
+	b.mu.Unlock()
+	plain := map[string][]*waiter{}
+	var single []*waiter
+	for _, w := range ws {
+		if w.fresh || len(w.or) > 0 {
+			single = append(single, w)
+		} else {
+			plain[w.key] = append(plain[w.key], w)
+		}
+	}
+	groups := slices.Collect(maps.Values(plain))
+	for _, w := range single {
+		groups = append(groups, []*waiter{w})
+	}
+	for _, g := range groups {
+		if !b.registerAgain(ctx, g) {
 			b.mu.Lock()
 			b.resync = true
 			b.mu.Unlock()
 			return
-		default:
-			d, perr := parseDelivery(res)
-			if perr != nil {
-				b.log.Error("redisbus: dropping an undecodable retained event", "err", perr)
-				continue
-			}
-			b.settle(handoff{d: d, ids: ids})
 		}
 	}
 }
 
-// renew extends the leases of the registrations of local waiters.
-func (b *Bus) renew(ctx context.Context) {
+// registerAgain runs the register script for waiters g (of one key, or
+// one fresh or any-of waiter), and reports whether Redis answered.
+func (b *Bus) registerAgain(ctx context.Context, g []*waiter) bool {
+	w := g[0]
 	b.mu.Lock()
-	keys := make([]string, 0, len(b.byKey))
-	for k := range b.byKey {
-		keys = append(keys, k)
+	since := w.since
+	args := b.args(b.id, w.mode(), since, 1+len(w.or), w.key)
+	for _, k := range w.or {
+		args = append(args, k)
+	}
+	ids := make([]string, len(g))
+	for i, w := range g {
+		ids[i] = w.id
+		args = append(args, w.id)
 	}
 	b.mu.Unlock()
-	if len(keys) == 0 {
-		return
-	}
-	_, err := b.ctl.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range keys {
-			p.PExpire(ctx, b.prefix+":w:"+k, b.opts.lease)
+	a := parseRegister(registerScript.Run(ctx, b.ctl, []string{b.prefix + ":w:" + w.key}, args...).Text())
+	switch {
+	case a.took:
+		b.settle(handoff{d: a.d, ids: ids})
+	case errors.Is(a.err, errMalformed):
+		b.log.Error("redisbus: dropping an undecodable retained event", "err", a.err)
+	case a.err != nil:
+		b.warn("registering waiters again failed; retrying", a.err)
+		return false
+	default:
+		b.mu.Lock()
+		if a.since != "" && w.since == "" {
+			w.since = a.since
 		}
-		return nil
-	})
-	if err != nil {
-		b.warn("renewing registrations failed", err)
+		for _, w := range g { // left meanwhile: registered for nobody
+			if b.waiters[w.id] != w {
+				b.gone = append(b.gone, removal{w.id, w.keys()})
+			}
+		}
+		b.mu.Unlock()
 	}
+	return true
 }
 
-// scopeKeyOf returns the scope part of a key made by Bus.key.
-func scopeKeyOf(k string) string {
-	n, rest, _ := strings.Cut(k, ":")
-	l := 0
-	for _, c := range n {
-		l = l*10 + int(c-'0')
+// renew extends the leases of the registrations of local waiters, of
+// their scopes' indexes, and of the deliveries local Registrations hold.
+func (b *Bus) renew(ctx context.Context) {
+	b.mu.Lock()
+	args := b.args()
+	scopes := map[string]bool{}
+	for k := range b.byKey {
+		args = append(args, "k", k)
 	}
-	return n + ":" + rest[:l]
+	for _, w := range b.waiters {
+		if !scopes[w.sk] {
+			scopes[w.sk] = true
+			args = append(args, "s", w.sk)
+		}
+		for _, k := range w.keys() {
+			args = append(args, "w", k, w.id)
+		}
+	}
+	for d := range b.holding {
+		args = append(args, "d", d)
+	}
+	b.mu.Unlock()
+	if len(args) == len(b.conf) {
+		return
+	}
+	if err := renewScript.Run(ctx, b.ctl, []string{b.prefix + ":ctr"}, args...).Err(); err != nil {
+		b.warn("renewing registrations failed", err)
+	}
 }

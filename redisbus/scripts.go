@@ -38,6 +38,38 @@ local function index_ms() return C.ttl + 600000 end
 local function scope_of(K) local n = string.match(K, '^(%d+):') return string.sub(K, 1, #n + 1 + tonumber(n)) end
 local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
 local function keep_ms() return C.ttl + 600000 + C.redeliver * 2 end
+local function name_of(S, K) return string.sub(K, #S + 2) end
+-- The scope's name and wait indexes outlive what they list: registrations
+-- (a lease) and retained events (the retention index).
+local function list_ms() return math.max(index_ms(), C.lease) end
+
+-- zrem removes members from sorted set z, in chunks (unpack's stack is
+-- bounded).
+local function zrem(z, members)
+  for i = 1, #members, 1000 do
+    redis.call('ZREM', z, unpack(members, i, math.min(i + 999, #members)))
+  end
+end
+
+-- P:n:S lists the names of scope S that hold state, for List.
+local function names_add(S, K)
+  local z = P .. ':n:' .. S
+  redis.call('ZADD', z, 0, name_of(S, K))
+  extend(z, list_ms())
+end
+local function names_check(S, K)
+  if redis.call('EXISTS', P .. ':w:' .. K, P .. ':r:' .. K) == 0 then
+    redis.call('ZREM', P .. ':n:' .. S, name_of(S, K))
+  end
+end
+
+-- data_size is the length of a record's data: what follows "d": up to the
+-- closing brace. The scope and name before it are JSON strings, inside
+-- which '"t":' cannot occur unescaped.
+local function data_size(rec)
+  local _, e = string.find(rec, '"t":%-?%d+,"d":')
+  return #rec - e - 1
+end
 
 -- Retained events: P:r:K holds the record; the scope's index P:ri:S
 -- (K -> expiry ms) and P:rz:S (K -> bytes) and the overall P:rsn / P:rsb
@@ -63,6 +95,7 @@ local function drop(S, K, why)
   redis.call('DEL', P .. ':r:' .. K)
   unindex(S, K)
   stat(why)
+  names_check(S, K)
 end
 
 local function sweep(S, now)
@@ -137,17 +170,19 @@ local function retain(S, K, rec, seq, giveback, now)
   elseif redis.call('ZSCORE', P .. ':ri:' .. S, K) then
     drop(S, K, 'expired') -- expired, not yet swept
   end
+  local size = data_size(rec)
   redis.call('SET', rk, rec, 'PX', C.ttl)
   redis.call('ZADD', P .. ':ri:' .. S, now + C.ttl, K)
   redis.call('ZADD', P .. ':rx', now + C.ttl, K)
-  redis.call('HSET', P .. ':rz:' .. S, K, #rec)
+  redis.call('HSET', P .. ':rz:' .. S, K, size)
   redis.call('ZINCRBY', P .. ':rsn', 1, S)
-  redis.call('ZINCRBY', P .. ':rsb', #rec, S)
+  redis.call('ZINCRBY', P .. ':rsb', size, S)
   redis.call('HINCRBY', P .. ':rt', 'n', 1)
-  redis.call('HINCRBY', P .. ':rt', 'b', #rec)
+  redis.call('HINCRBY', P .. ':rt', 'b', size)
   for _, k in ipairs({':ri:' .. S, ':rz:' .. S, ':rsn', ':rsb', ':rt', ':rx'}) do
     extend(P .. k, index_ms())
   end
+  names_add(S, K)
   bound(S, now)
   return redis.call('EXISTS', rk)
 end
@@ -155,8 +190,8 @@ end
 -- inflight records delivery d of rec to n processes until they answer.
 -- A taken retained event also notes, for each of its waiters (wids), which
 -- delivery it took, so that a waiter that left before it heard the answer
--- has it offered again at once.
-local function inflight(d, rec, n, S, K, seq, now, wids)
+-- has it offered again at once. claims are the any-of waits d claimed.
+local function inflight(d, rec, n, S, K, seq, now, wids, claims)
   local fl = P .. ':fl:' .. d
   redis.call('HSET', fl, 'm', rec, 'n', n, 's', S, 'k', K, 'q', seq)
   redis.call('PEXPIRE', fl, keep_ms())
@@ -168,12 +203,27 @@ local function inflight(d, rec, n, S, K, seq, now, wids)
       redis.call('SET', P .. ':tk:' .. wid, d, 'PX', keep_ms())
     end
   end
+  if claims and #claims > 0 then
+    redis.call('HSET', fl, 'g', table.concat(claims, ','))
+  end
+end
+
+-- release gives up the claims of delivery d (a list "W,W,..."): its waits
+-- are not served by it.
+local function release(d, claims)
+  if not claims then return end
+  for wid in string.gmatch(claims, '[^,]+') do
+    local g = P .. ':g:' .. wid
+    if redis.call('GET', g) == tostring(d) then
+      redis.call('DEL', g)
+    end
+  end
 end
 
 -- finish removes delivery d's record; it returns the record's fields.
 local function finish(d)
   local fl = P .. ':fl:' .. d
-  local f = redis.call('HMGET', fl, 'm', 's', 'k', 'q', 'w')
+  local f = redis.call('HMGET', fl, 'm', 's', 'k', 'q', 'w', 'g')
   redis.call('DEL', fl)
   redis.call('ZREM', P .. ':fld', d)
   if f[5] then
@@ -184,50 +234,145 @@ local function finish(d)
   return f
 end
 
--- offer takes every registration of K and publishes rec to their
+-- offer takes the registrations of K and publishes rec to their
 -- processes, one message each naming its waiters; a PUBLISH that reached
--- no subscriber is no delivery. With no process reached, rec is retained.
--- Returns {seq, waiters reached, retained 0|1}.
+-- no subscriber is no delivery. It leaves registered the fresh waiters
+-- that registered after rec was signaled (since >= seq), and drops the
+-- registrations of any-of waits it cannot claim (served by another of
+-- their names). With no process reached, rec is retained. Returns {seq,
+-- waiters reached, retained 0|1}.
 local function offer(S, K, rec, seq, giveback)
   local now = now_ms()
   local wk = P .. ':w:' .. K
   local fields = redis.call('HGETALL', wk)
-  local procs, order = {}, {}
+  if #fields == 0 then
+    return {seq, 0, retain(S, K, rec, seq, giveback, now)}
+  end
+  local procs, order, claims, taken, keep = {}, {}, {}, {}, nil
+  local d = nil
   for i = 1, #fields, 2 do
-    local wid, proc = fields[i], fields[i + 1]
-    if not procs[proc] then
-      procs[proc] = {}
-      order[#order + 1] = proc
+    local wid, v = fields[i], fields[i + 1]
+    local proc, opt = v, nil
+    local sp = string.find(v, ' ', 1, true)
+    if sp then
+      proc, opt = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
     end
-    table.insert(procs[proc], wid)
+    local take, stay = true, false
+    if opt then
+      local since = tonumber(string.match(opt, 'f(%d+)'))
+      if since and since >= seq then
+        take, stay = false, true -- a fresh wait that registered after rec was signaled
+        keep = keep or {}
+        keep[#keep + 1] = wid
+        keep[#keep + 1] = v
+      elseif string.find(opt, 'g', 1, true) then
+        d = d or redis.call('HINCRBY', P .. ':ctr', 'd', 1)
+        if redis.call('SET', P .. ':g:' .. wid, d, 'NX', 'PX', keep_ms()) then
+          claims[proc] = claims[proc] or {}
+          table.insert(claims[proc], wid)
+        else
+          take = false -- claimed: served by another of its names
+        end
+      end
+    end
+    if take then
+      if not procs[proc] then
+        procs[proc] = {}
+        order[#order + 1] = proc
+      end
+      table.insert(procs[proc], wid)
+    end
+    if not stay then
+      taken[#taken + 1] = K .. ' ' .. wid -- taken or dropped: its P:ws:S entry goes
+    end
   end
-  if #fields > 0 then
-    redis.call('DEL', wk)
+  redis.call('DEL', wk)
+  if keep then
+    redis.call('HSET', wk, unpack(keep))
+    redis.call('PEXPIRE', wk, C.lease)
   end
-  local d, reached, woken = nil, 0, 0
+  zrem(P .. ':ws:' .. S, taken)
+  local reached, woken, kept = 0, 0, {}
   for _, proc in ipairs(order) do
     d = d or redis.call('HINCRBY', P .. ':ctr', 'd', 1)
     local wids = procs[proc]
     if redis.call('PUBLISH', P .. ':proc:' .. proc, d .. '\n' .. table.concat(wids, ',') .. '\n' .. rec) > 0 then
       reached = reached + 1
       woken = woken + #wids
+      for _, wid in ipairs(claims[proc] or {}) do
+        kept[#kept + 1] = wid
+      end
+    elseif claims[proc] then
+      release(d, table.concat(claims[proc], ','))
     end
   end
   if reached > 0 then
-    inflight(d, rec, reached, S, K, seq, now, nil)
+    inflight(d, rec, reached, S, K, seq, now, nil, kept)
+    names_check(S, K)
     return {seq, woken, 0}
   end
-  return {seq, 0, retain(S, K, rec, seq, giveback, now)}
+  local r = retain(S, K, rec, seq, giveback, now)
+  names_check(S, K)
+  return {seq, 0, r}
 end
 
--- reoffer ends delivery d (its record gone) and offers its event again.
+-- reoffer ends delivery d (its record gone), releases its claims and
+-- offers its event again.
 local function reoffer(d)
   local f = finish(d)
   if not f[1] then
     stat('expired') -- the record outlived its keep time
     return
   end
+  release(d, f[6])
   offer(f[2], f[3], f[1], tonumber(f[4]), true)
+end
+
+-- conclude ends delivery d once every process reached has answered: done
+-- if a waiter returned it; kept while Registrations hold it (no deadline,
+-- their lease); else offered again, given back (delivered uncounted) if
+-- every Registration that held it cancelled.
+local function conclude(d)
+  local fl = P .. ':fl:' .. d
+  local f = redis.call('HMGET', fl, 'n', 'r', 'h', 'dv')
+  if tonumber(f[1] or '0') > 0 then
+    return
+  end
+  if f[2] then
+    finish(d)
+  elseif tonumber(f[3] or '0') > 0 then
+    redis.call('ZREM', P .. ':fld', d)
+    redis.call('PEXPIRE', fl, C.lease)
+  else
+    if f[4] then
+      redis.call('HINCRBY', P .. ':stat', 'delivered', -1)
+    end
+    reoffer(d)
+  end
+end
+
+-- reg_add registers waiter wid of scope S on K with value v. P:ws:S
+-- lists the registrations of the scope as "K wid", by lease expiry.
+local function reg_add(S, K, wid, v, now)
+  local wk = P .. ':w:' .. K
+  redis.call('HSET', wk, wid, v)
+  extend(wk, C.lease)
+  names_add(S, K)
+  local ws = P .. ':ws:' .. S
+  redis.call('ZADD', ws, now + C.lease, K .. ' ' .. wid)
+  extend(ws, list_ms())
+end
+
+-- reg_del removes waiter wid's registration on K, and reports whether
+-- there was one.
+local function reg_del(K, wid)
+  local S = scope_of(K)
+  redis.call('ZREM', P .. ':ws:' .. S, K .. ' ' .. wid)
+  if redis.call('HDEL', P .. ':w:' .. K, wid) == 1 then
+    names_check(S, K)
+    return true
+  end
+  return false
 end
 `
 
@@ -240,14 +385,23 @@ stat('signals')
 return offer(S, K, seq .. '\n' .. body, seq, false)
 `)
 
-// registerScript: ARGV scope S, key K, process ID, mode, waiter IDs...
-// Takes the retained event of K for the waiters (returns a delivery
-// "d\n\nrecord", in flight until answered) or, unless mode is "poll",
-// registers each waiter (returns nil).
+// registerScript: ARGV process ID, mode ("wait", "poll" or "fresh"), since
+// (a fresh waiter's, "" before its first registration), the number of
+// keys, the keys K (an any-of wait's names, in order), waiter IDs (one for
+// an any-of wait). Takes the first retained event of the keys for the
+// waiters, unless the mode is fresh without since (a fresh waiter
+// registering again takes only an event newer than since), or an any-of
+// wait is claimed already: it returns a delivery "d\n\nrecord", in flight
+// until answered. Else, unless the mode is poll, registers each waiter on
+// every key; for fresh it returns "=since".
 var registerScript = redis.NewScript(prelude + `
-local S, K, proc, mode = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
+local proc, mode, since, nk = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+local keys = {}
+for j = 1, nk do
+  keys[j] = ARGV[A + 3 + j]
+end
 local wids = {}
-for i = A + 4, #ARGV do
+for i = A + 4 + nk, #ARGV do
   if redis.call('EXISTS', P .. ':ab:' .. ARGV[i]) == 0 then
     wids[#wids + 1] = ARGV[i]
   end -- else its waiter left before this ran (Redis was slow): skip it
@@ -255,68 +409,136 @@ end
 if #wids == 0 then
   return false
 end
-local rk = P .. ':r:' .. K
-local rec = redis.call('GET', rk)
-if rec then
-  redis.call('DEL', rk)
-  unindex(S, K)
-  local d = redis.call('HINCRBY', P .. ':ctr', 'd', 1)
-  inflight(d, rec, 1, S, K, seq_of(rec), now_ms(), wids)
-  return d .. '\n\n' .. rec
+local group = nk > 1
+local now = now_ms()
+if (mode ~= 'fresh' or since) and not (group and redis.call('EXISTS', P .. ':g:' .. wids[1]) == 1) then
+  for _, K in ipairs(keys) do
+    local rk = P .. ':r:' .. K
+    local rec = redis.call('GET', rk)
+    if rec and (mode ~= 'fresh' or seq_of(rec) > since) then
+      local S = scope_of(K)
+      redis.call('DEL', rk)
+      unindex(S, K)
+      names_check(S, K)
+      local d = redis.call('HINCRBY', P .. ':ctr', 'd', 1)
+      local claims = nil
+      if group then
+        redis.call('SET', P .. ':g:' .. wids[1], d, 'PX', keep_ms())
+        claims = wids
+      end
+      inflight(d, rec, 1, S, K, seq_of(rec), now, wids, claims)
+      return d .. '\n\n' .. rec
+    end
+  end
 end
 if mode == 'poll' then
   return false
 end
-local wk = P .. ':w:' .. K
-for _, wid in ipairs(wids) do
-  redis.call('HSET', wk, wid, proc)
+local opt = ''
+if group then
+  opt = 'g'
 end
-extend(wk, C.lease)
+if mode == 'fresh' then
+  local last = tonumber(redis.call('HGET', P .. ':ctr', 's') or '0')
+  if not since or last < since then
+    since = last -- the first registration, or Redis lost its state
+  end
+  opt = opt .. 'f' .. since
+end
+local v = proc
+if opt ~= '' then
+  v = proc .. ' ' .. opt
+end
+for _, K in ipairs(keys) do
+  local S = scope_of(K)
+  for _, wid in ipairs(wids) do
+    reg_add(S, K, wid, v, now)
+  end
+end
+if mode == 'fresh' then
+  return '=' .. since
+end
 return false
 `)
 
-// ackScript: ARGV delivery d, waiters woken. A process answers a delivery:
-// the first answer of woken > 0 counts it delivered; once every process
-// reached has answered, it ends, or, if none woke a waiter, the event is
-// offered again (given back: it never replaces a newer retained event).
-// Returns -1 when the delivery is gone (ended at its deadline, offered
-// again or expired): the process must not hand the event out.
+// ackScript: ARGV delivery d, waiters woken, of them Registrations that
+// hold it (held). A process answers a delivery: the first answer of woken
+// > 0 counts it delivered, one with woken > held marks it returned; once
+// every process reached has answered, it ends, or stays while
+// Registrations hold it, or, if none woke a waiter, it is offered again
+// (given back: it never replaces a newer retained event). Returns -1 when
+// the delivery is gone (ended at its deadline, offered again or expired):
+// the process must not hand the event out; 3 when Redis counts this
+// answer's holders (each must consume or release it); else 1.
 var ackScript = redis.NewScript(prelude + `
-local d, woken = ARGV[A], tonumber(ARGV[A + 1])
+local d, woken, held = ARGV[A], tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
 local fl = P .. ':fl:' .. d
-if redis.call('EXISTS', fl) == 0 then
-  return -1 -- offered again (or expired) already: the answer is too late
+local f = redis.call('HMGET', fl, 'n', 'c', 'r')
+if not f[1] or f[2] then
+  return -1 -- offered again, closed or expired already: the answer is too late
 end
 if woken > 0 and redis.call('HSETNX', fl, 'dv', 1) == 1 then
   stat('delivered')
 end
-if redis.call('HINCRBY', fl, 'n', -1) > 0 then
-  return 1
+local returned = f[3]
+if woken > held then
+  redis.call('HSET', fl, 'r', 1)
+  returned = true
 end
-if redis.call('HEXISTS', fl, 'dv') == 1 then
-  finish(d)
-  return 1
+local res = 1
+if held > 0 and not returned then
+  redis.call('HINCRBY', fl, 'h', held)
+  res = 3
 end
-reoffer(d)
-return 2
+redis.call('HINCRBY', fl, 'n', -1)
+conclude(d)
+return res
 `)
 
-// abandonScript: ARGV key K, waiter IDs... Removes the registrations of
-// waiters that left. An ID marked "?" is of a waiter that left before it
-// heard its register script's answer: a retained event it took is offered
-// again, and a tombstone makes its register script, if Redis runs it
-// later (queued behind a stall), do nothing, so the two commute. Returns
-// how many events were offered again.
-var abandonScript = redis.NewScript(prelude + `
-local K = ARGV[A]
+// holdScript: ARGV "c" (consume) or "r" (release), deliveries... The
+// Registrations of this process that held them returned them (consume:
+// the delivery ends) or cancelled (release: once no holder is left, the
+// event is given back). A delivery gone already (returned elsewhere, its
+// lease expired) is left alone. Returns how many were found.
+var holdScript = redis.NewScript(prelude + `
+local consume = ARGV[A] == 'c'
 local n = 0
 for i = A + 1, #ARGV do
-  local wid = ARGV[i]
+  local d = ARGV[i]
+  local fl = P .. ':fl:' .. d
+  if redis.call('EXISTS', fl) == 1 then
+    n = n + 1
+    if consume then
+      redis.call('HSET', fl, 'r', 1)
+    end
+    redis.call('HINCRBY', fl, 'h', -1)
+    conclude(d)
+  end
+end
+return n
+`)
+
+// abandonScript: ARGV groups of: waiter ID, the number of its keys, its
+// keys K. Removes the registrations of waiters that left or were served
+// by another of their names, and an any-of wait's claim. An ID marked "?"
+// is of a waiter that left before it heard its register script's answer:
+// a retained event it took is offered again, and a tombstone makes its
+// register script, if Redis runs it later (queued behind a stall), do
+// nothing, so the two commute. Returns how many events were offered again.
+var abandonScript = redis.NewScript(prelude + `
+local i, n = A, 0
+while i <= #ARGV do
+  local wid, nk = ARGV[i], tonumber(ARGV[i + 1])
   local unsure = string.sub(wid, 1, 1) == '?'
   if unsure then
     wid = string.sub(wid, 2)
   end
-  redis.call('HDEL', P .. ':w:' .. K, wid)
+  for j = 1, nk do
+    reg_del(ARGV[i + 1 + j], wid)
+  end
+  if nk > 1 then
+    redis.call('DEL', P .. ':g:' .. wid)
+  end
   if unsure then
     redis.call('SET', P .. ':ab:' .. wid, 1, 'PX', C.lease)
     local tk = P .. ':tk:' .. wid
@@ -329,8 +551,127 @@ for i = A + 1, #ARGV do
       end
     end
   end
+  i = i + 2 + nk
 end
 return n
+`)
+
+// withdrawScript: ARGV waiter ID, its keys. A Registration whose Wait's
+// context ended withdraws its registrations, unless an offer took it (a
+// delivery is on its way, and wins). A tombstone keeps a register script
+// that runs later from registering it again. Returns 1 if it withdrew, 0
+// if an offer took it.
+var withdrawScript = redis.NewScript(prelude + `
+local wid = ARGV[A]
+local present = #ARGV - A == 1 or redis.call('EXISTS', P .. ':g:' .. wid) == 0
+for i = A + 1, #ARGV do
+  if not reg_del(ARGV[i], wid) then
+    present = false
+  end
+end
+redis.call('SET', P .. ':ab:' .. wid, 1, 'PX', C.lease)
+if present then
+  return 1
+end
+return 0
+`)
+
+// clearScript: ARGV scope S, key K. Removes the retained event of K and
+// counts it cleared. Returns 1 if there was one.
+var clearScript = redis.NewScript(prelude + `
+local S, K = ARGV[A], ARGV[A + 1]
+if redis.call('EXISTS', P .. ':r:' .. K) == 1 then
+  drop(S, K, 'cleared')
+  return 1
+end
+if redis.call('ZSCORE', P .. ':ri:' .. S, K) then
+  drop(S, K, 'expired') -- expired, not yet swept
+end
+return 0
+`)
+
+// listScript: ARGV scope S, after ("" for the first page), limit. Returns
+// {next, names, waits, retained, retained bytes} of the scope, then for
+// each name on the page: name, registrations, Seq, signal time (Unix ns),
+// data size (the last three 0 without a retained event). Names found
+// holding nothing are removed from P:n:S; a page looks at 2 * limit + 100
+// names at most, so it may come short, with next set.
+var listScript = redis.NewScript(prelude + `
+local S, after, limit = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2])
+local z = P .. ':n:' .. S
+local now = now_ms()
+local out = {'', 0, 0, 0, 0}
+local count, looked, budget = 0, 0, 2 * limit + 100
+local lo, last, done = '-', nil, false
+if after ~= '' then
+  lo = '(' .. after
+end
+while count < limit and looked < budget do
+  local batch = redis.call('ZRANGEBYLEX', z, lo, '+', 'LIMIT', 0, math.min(limit - count, budget - looked))
+  if #batch == 0 then
+    done = true
+    break
+  end
+  for _, name in ipairs(batch) do
+    looked = looked + 1
+    last = name
+    local K = S .. ':' .. name
+    local nw = redis.call('HLEN', P .. ':w:' .. K)
+    local rec = redis.call('GET', P .. ':r:' .. K)
+    if nw == 0 and not rec then
+      redis.call('ZREM', z, name) -- its registrations expired with their lease
+    else
+      count = count + 1
+      local seq, t, size = 0, 0, 0
+      if rec then
+        seq, t, size = seq_of(rec), string.match(rec, '"t":(%-?%d+),"d":'), data_size(rec)
+      end
+      for _, x in ipairs({name, nw, seq, t, size}) do
+        out[#out + 1] = x
+      end
+    end
+  end
+  lo = '(' .. last
+end
+if not done and last and #redis.call('ZRANGEBYLEX', z, '(' .. last, '+', 'LIMIT', 0, 1) > 0 then
+  out[1] = last
+end
+local ws = P .. ':ws:' .. S
+redis.call('ZREMRANGEBYSCORE', ws, '-inf', now)
+out[2] = redis.call('ZCARD', z)
+out[3] = redis.call('ZCARD', ws)
+out[4] = tonumber(redis.call('ZSCORE', P .. ':rsn', S) or '0')
+out[5] = tonumber(redis.call('ZSCORE', P .. ':rsb', S) or '0')
+return out
+`)
+
+// renewScript: ARGV items "k" K (a key with local registrations), "s" S
+// (a scope with local waits), "w" K W (a local registration), "d" D (a
+// delivery a local Registration holds), each type and its arguments in
+// turn.
+// Extends their leases, never shortening one.
+var renewScript = redis.NewScript(prelude + `
+local now = now_ms()
+local i = A
+while i <= #ARGV do
+  local t = ARGV[i]
+  if t == 'k' then
+    redis.call('PEXPIRE', P .. ':w:' .. ARGV[i + 1], C.lease)
+    i = i + 2
+  elseif t == 's' then
+    extend(P .. ':n:' .. ARGV[i + 1], C.lease)
+    extend(P .. ':ws:' .. ARGV[i + 1], C.lease)
+    i = i + 2
+  elseif t == 'w' then
+    local K = ARGV[i + 1]
+    redis.call('ZADD', P .. ':ws:' .. scope_of(K), 'XX', 'GT', now + C.lease, K .. ' ' .. ARGV[i + 2])
+    i = i + 3
+  else
+    extend(P .. ':fl:' .. ARGV[i + 1], C.lease)
+    i = i + 2
+  end
+end
+return 0
 `)
 
 // sweepScript: no own arguments. Counts and unindexes the retained events
@@ -344,22 +685,25 @@ end
 return #gone
 `)
 
-// redeliverScript: ARGV grace ms. Offers again the deliveries no process
-// answered by their deadline. A delivery first found late gets grace more,
-// so that answers queued behind a Redis stall run before it is re-offered.
-// Returns how many were offered again.
+// redeliverScript: ARGV grace ms. Ends the deliveries not every process
+// answered by their deadline, as if the silent ones had answered none: a
+// delivery first found late gets grace more, so that answers queued behind
+// a Redis stall run first. Returns how many were ended.
 var redeliverScript = redis.NewScript(prelude + `
 local grace = tonumber(ARGV[A])
 local now = now_ms()
 local n = 0
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. ':fld', '-inf', now, 'LIMIT', 0, 100)) do
   local fl = P .. ':fl:' .. d
-  if redis.call('EXISTS', fl) == 1 and redis.call('HSETNX', fl, 'late', 1) == 1 then
+  if redis.call('EXISTS', fl) == 0 then
+    reoffer(d) -- counts the record that outlived its keep time
+  elseif redis.call('HSETNX', fl, 'late', 1) == 1 then
     redis.call('ZADD', P .. ':fld', now + grace, d)
-  elseif redis.call('HEXISTS', fl, 'dv') == 1 then
-    finish(d) -- delivered; a process that answers later gets -1 and its waiters wait again
   else
-    reoffer(d)
+    -- Closed to answers: a process that answers later gets -1 and its
+    -- waiters wait again. What the answers so far say decides.
+    redis.call('HSET', fl, 'n', 0, 'c', 1)
+    conclude(d)
     n = n + 1
   end
 end
@@ -368,12 +712,12 @@ return n
 
 // statsScript returns the shared counters: signals, delivered, expired,
 // replaced, evicted, evictions by cause (scope count, scope bytes, count,
-// bytes), and the number and bytes of events retained now.
+// bytes), the number and bytes of events retained now, and cleared.
 var statsScript = redis.NewScript(`
 local s = redis.call('HMGET', KEYS[1], 'signals', 'delivered', 'expired', 'replaced', 'evicted',
-  'evicted_scope_count', 'evicted_scope_bytes', 'evicted_count', 'evicted_bytes')
+  'evicted_scope_count', 'evicted_scope_bytes', 'evicted_count', 'evicted_bytes', 'cleared')
 local r = redis.call('HMGET', KEYS[2], 'n', 'b')
-s[10], s[11] = r[1], r[2]
-for i = 1, 11 do s[i] = tonumber(s[i] or '0') end
+s[10], s[11], s[12] = r[1], r[2], s[10]
+for i = 1, 12 do s[i] = tonumber(s[i] or '0') end
 return s
 `)

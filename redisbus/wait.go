@@ -4,49 +4,85 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventcoord/eventcoord"
 )
 
-// waiter is one blocked Wait of this process. While pending it is in
-// Bus.waiters and Bus.byKey; whoever takes it out (a delivery, Close, or
-// the Wait itself when its context ends) decides its outcome. ev and err
-// are set before ready is closed and read only after.
+// waiter is one blocked Wait, or one Registration, of this process. While
+// pending it is in Bus.waiters and, under each of its keys, in Bus.byKey;
+// whoever takes it out (a delivery, Close, or its own leaving) decides its
+// outcome. ev, err and hold are set before ready is closed and read only
+// after.
 type waiter struct {
-	id    string // unique in Redis: the process ID, a dot, a counter
-	key   string // Redis key part of scope and name
-	sk    string // Redis key part of the scope
+	id    string   // unique in Redis: the process ID, a dot, a counter; a Registration gets a new one when it registers again
+	key   string   // Redis key part of scope and name: the name given to Wait or Register
+	or    []string // the key parts of an any-of wait's other names
+	sk    string   // Redis key part of the scope
+	fresh bool     // registers without taking a retained event older than since
+	since string   // of a fresh waiter: the Seq when it first registered ("" before); guarded by Bus.mu
+	reg   *registration
 	ready chan struct{}
 	ev    eventcoord.Event
 	err   error
+	hold  string // the delivery a Registration holds and Redis counts (see registration)
+}
+
+// has reports whether k is one of w's keys.
+func (w *waiter) has(k string) bool { return k == w.key || slices.Contains(w.or, k) }
+
+// keys returns w's keys, the first name's first.
+func (w *waiter) keys() []string { return append([]string{w.key}, w.or...) }
+
+// mode is the register script's mode for w.
+func (w *waiter) mode() string {
+	if w.fresh {
+		return "fresh"
+	}
+	return "wait"
 }
 
 func (s scoped) Wait(ctx context.Context, name string, opts ...eventcoord.WaitOption) (eventcoord.Event, error) {
-	if len(opts) > 0 {
-		return eventcoord.Event{}, errNotYet
-	}
-	if err := eventcoord.ValidateName(name); err != nil {
+	spec, err := waitSpec(name, opts)
+	if err != nil {
 		return eventcoord.Event{}, err
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return eventcoord.Event{}, err
 		}
-		ev, err := s.wait(ctx, name)
+		ev, err := s.wait(ctx, name, spec)
 		if !errors.Is(err, errGone) {
 			return ev, err
 		}
 	}
 }
 
+// waitSpec validates a wait's name and options. It returns nil for a wait
+// on one name without options, which needs nothing more.
+func waitSpec(name string, opts []eventcoord.WaitOption) (*eventcoord.WaitSpec, error) {
+	if len(opts) == 0 {
+		return nil, eventcoord.ValidateName(name)
+	}
+	spec, err := eventcoord.NewWaitSpec(name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if len(spec.Names) == 1 && !spec.Fresh {
+		return nil, nil
+	}
+	return &spec, nil
+}
+
 // wait is one Wait: it returns errGone when the event it was handed had
 // been offered again meanwhile.
-func (s scoped) wait(ctx context.Context, name string) (eventcoord.Event, error) {
+func (s scoped) wait(ctx context.Context, name string, spec *eventcoord.WaitSpec) (eventcoord.Event, error) {
 	b := s.b
-	w, err := b.add(s.scope, name)
+	w, err := b.add(s.scope, name, spec, nil)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
@@ -62,9 +98,9 @@ func (s scoped) wait(ctx context.Context, name string) (eventcoord.Event, error)
 	select {
 	case a := <-answer:
 		switch {
-		case a.err == nil: // took the retained event
+		case a.took:
 			b.settle(handoff{d: a.d, ids: []string{w.id}})
-		case errors.Is(a.err, redis.Nil): // registered
+		case a.err == nil: // registered
 			select {
 			case <-w.ready:
 			case <-ctx.Done():
@@ -92,24 +128,44 @@ func (s scoped) wait(ctx context.Context, name string) (eventcoord.Event, error)
 }
 
 // registerAnswer is what the register script did for a waiter: took the
-// retained event (d), or registered it (err is redis.Nil), or failed.
+// retained event (d), or registered it (a fresh one at since), or failed
+// (err).
 type registerAnswer struct {
-	d   delivery
-	err error
+	took  bool
+	d     delivery
+	since string
+	err   error
+}
+
+// parseRegister reads the register script's answer.
+func parseRegister(res string, err error) registerAnswer {
+	switch {
+	case errors.Is(err, redis.Nil):
+		return registerAnswer{}
+	case err != nil:
+		return registerAnswer{err: err}
+	case strings.HasPrefix(res, "="):
+		return registerAnswer{since: res[1:]}
+	}
+	d, err := parseDelivery(res)
+	if err != nil {
+		return registerAnswer{err: err}
+	}
+	return registerAnswer{took: true, d: d}
 }
 
 // registerFor runs the register script for w and hands the answer to w's
 // Wait if it still waits for it, else undoes what the script did.
 func (b *Bus) registerFor(ctx context.Context, w *waiter, answer chan<- registerAnswer) {
 	defer b.calls.Done()
-	var a registerAnswer
-	res, err := registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, "wait", w.id)...).Text()
-	if a.err = err; err == nil {
-		if a.d, a.err = parseDelivery(res); a.err != nil {
-			b.log.Error("redisbus: a retained event is undecodable", "err", a.err)
-		}
+	a := parseRegister(b.registerCall(ctx, b.rdb, w, w.mode()))
+	if errors.Is(a.err, errMalformed) {
+		b.log.Error("redisbus: a retained event is undecodable", "err", a.err)
 	}
 	b.mu.Lock()
+	if a.since != "" {
+		w.since = a.since
+	}
 	if b.waiters[w.id] == w {
 		answer <- a // buffered: never blocks
 		b.mu.Unlock()
@@ -117,6 +173,22 @@ func (b *Bus) registerFor(ctx context.Context, w *waiter, answer chan<- register
 	}
 	b.mu.Unlock()
 	b.undo(w, a)
+}
+
+// registerCall runs the register script for w in mode on c.
+func (b *Bus) registerCall(ctx context.Context, c redis.Scripter, w *waiter, mode string) (string, error) {
+	id, since := w.id, ""
+	if w.fresh || w.reg != nil { // their since and ID change under b.mu
+		b.mu.Lock()
+		id, since = w.id, w.since
+		b.mu.Unlock()
+	}
+	args := b.args(b.id, mode, since, 1+len(w.or), w.key)
+	for _, k := range w.or {
+		args = append(args, k)
+	}
+	args = append(args, id)
+	return registerScript.Run(ctx, c, []string{b.prefix + ":w:" + w.key}, args...).Text()
 }
 
 // leaveCalling is leave for a waiter whose register script has not
@@ -146,10 +218,10 @@ func (b *Bus) leaveCalling(w *waiter, answer <-chan registerAnswer) bool {
 // registration is removed.
 func (b *Bus) undo(w *waiter, a registerAnswer) {
 	switch {
-	case a.err == nil:
+	case a.took:
 		b.settle(handoff{d: a.d, ids: []string{w.id}})
 		return
-	case errors.Is(a.err, redis.Nil):
+	case a.err == nil:
 		b.forgotten(w, registered)
 	default:
 		b.forgotten(w, outcomeOf(a.err))
@@ -158,33 +230,33 @@ func (b *Bus) undo(w *waiter, a registerAnswer) {
 }
 
 // Poll takes the retained event of name, or returns eventcoord.ErrNoEvent
-// at once; it registers nothing (see [eventcoord.Poller]).
+// at once; it registers nothing (see [eventcoord.Events]).
 func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error) {
 	if err := eventcoord.ValidateName(name); err != nil {
 		return eventcoord.Event{}, err
 	}
 	b := s.b
-	w, err := b.add(s.scope, name)
+	w, err := b.add(s.scope, name, nil, nil)
 	if err != nil {
 		return eventcoord.Event{}, err
 	}
 	defer b.calls.Done()
-	res, err := b.register(ctx, w, "poll")
+	rctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
+	a := parseRegister(b.registerCall(rctx, b.rdb, w, "poll"))
+	cancel()
 	switch {
-	case err == nil:
-		d, perr := parseDelivery(res)
-		if perr != nil {
-			b.leave(w, unsent)
-			return eventcoord.Event{}, perr
-		}
-		b.settle(handoff{d: d, ids: []string{w.id}})
-	case errors.Is(err, redis.Nil):
+	case a.took:
+		b.settle(handoff{d: a.d, ids: []string{w.id}})
+	case a.err == nil:
 		if b.leave(w, registered) { // a reconnect may have registered it meanwhile
 			return eventcoord.Event{}, eventcoord.ErrNoEvent
 		}
+	case errors.Is(a.err, errMalformed):
+		b.leave(w, unsent)
+		return eventcoord.Event{}, a.err
 	default:
-		if b.leave(w, outcomeOf(err)) {
-			return eventcoord.Event{}, b.unavailable(ctx, "poll", err)
+		if b.leave(w, outcomeOf(a.err)) {
+			return eventcoord.Event{}, b.unavailable(ctx, "poll", a.err)
 		}
 	}
 	<-w.ready
@@ -196,49 +268,71 @@ func (s scoped) Poll(ctx context.Context, name string) (eventcoord.Event, error)
 
 var _ eventcoord.Events = scoped{}
 
-// register runs the register script for w, bounded by ctx and the bus's
-// timeout. It returns a delivery of the retained event, or redis.Nil.
-func (b *Bus) register(ctx context.Context, w *waiter, mode string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.opts.timeout)
-	defer cancel()
-	return registerScript.Run(ctx, b.rdb, []string{b.prefix + ":w:" + w.key}, b.args(w.sk, w.key, b.id, mode, w.id)...).Text()
-}
-
-// add makes a pending waiter of scope and name and counts one call (see
-// begin), which its caller ends.
-func (b *Bus) add(scope, name string) (*waiter, error) {
+// add makes a pending waiter of scope and name (or of spec, when not nil)
+// and counts one call (see begin), which its caller ends.
+func (b *Bus) add(scope, name string, spec *eventcoord.WaitSpec, reg *registration) (*waiter, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, eventcoord.ErrClosed
 	}
-	b.nextID++
 	b.calls.Add(1)
-	w := &waiter{id: b.id + "." + strconv.FormatUint(b.nextID, 36), key: b.key(scope, name), sk: scopeKey(scope), ready: make(chan struct{})}
+	w := &waiter{key: b.key(scope, name), sk: scopeKey(scope), reg: reg, ready: make(chan struct{})}
+	if reg != nil {
+		reg.w = w
+	}
+	if spec != nil {
+		w.fresh = spec.Fresh
+		for _, n := range spec.Names[1:] {
+			w.or = append(w.or, b.key(scope, n))
+		}
+	}
+	b.pend(w)
+	return w, nil
+}
+
+// pend gives w a new ID and puts it among the pending waiters. b.mu must
+// be held.
+func (b *Bus) pend(w *waiter) {
+	b.nextID++
+	w.id = b.id + "." + strconv.FormatUint(b.nextID, 36)
 	b.waiters[w.id] = w
-	g := b.byKey[w.key]
+	b.index(w, w.key)
+	for _, k := range w.or {
+		b.index(w, k)
+	}
+}
+
+func (b *Bus) index(w *waiter, k string) {
+	g := b.byKey[k]
 	if g == nil {
 		g = map[string]*waiter{}
-		b.byKey[w.key] = g
+		b.byKey[k] = g
 	}
 	g[w.id] = w
-	return w, nil
 }
 
 // forget takes w out of the pending waiters. b.mu must be held.
 func (b *Bus) forget(w *waiter) {
 	delete(b.waiters, w.id)
-	g := b.byKey[w.key]
+	b.unindex(w, w.key)
+	for _, k := range w.or {
+		b.unindex(w, k)
+	}
+}
+
+func (b *Bus) unindex(w *waiter, k string) {
+	g := b.byKey[k]
 	delete(g, w.id)
 	if len(g) == 0 {
-		delete(b.byKey, w.key)
+		delete(b.byKey, k)
 	}
 }
 
 // What Redis may hold of a waiter that leaves.
 const (
 	unsent     = iota // nothing: its register script never reached Redis
-	registered        // its registration
+	registered        // its registrations
 	unknown           // anything its register script does, now or later
 )
 
@@ -267,15 +361,23 @@ func (b *Bus) leave(w *waiter, held int) bool {
 	return true
 }
 
+// removal is a waiter whose registrations the janitor removes from Redis:
+// its ID ("?" first when its register script's outcome is unknown) and
+// its keys.
+type removal struct {
+	id   string
+	keys []string
+}
+
 // forgotten queues the removal of what Redis may hold of w, which left.
 func (b *Bus) forgotten(w *waiter, held int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch held {
 	case registered:
-		b.gone[w.key] = append(b.gone[w.key], w.id)
+		b.gone = append(b.gone, removal{w.id, w.keys()})
 	case unknown: // the abandon script leaves a tombstone for these
-		b.gone[w.key] = append(b.gone[w.key], "?"+w.id)
+		b.gone = append(b.gone, removal{"?" + w.id, w.keys()})
 	}
 }
 
@@ -293,18 +395,4 @@ func notSent(err error) bool {
 		return !errors.As(err, &ne)
 	}
 	return false
-}
-
-// errNotYet marks what the API skeleton declares and the bus has yet to
-// provide. TODO(issue 11): remove with the last use.
-var errNotYet = errors.New("redisbus: not implemented yet")
-
-func (s scoped) Register(ctx context.Context, name string, opts ...eventcoord.WaitOption) (eventcoord.Registration, error) {
-	return nil, errNotYet
-}
-
-func (s scoped) Clear(ctx context.Context, name string) (bool, error) { return false, errNotYet }
-
-func (s scoped) List(ctx context.Context, opts eventcoord.ListOptions) (eventcoord.Listing, error) {
-	return eventcoord.Listing{}, errNotYet
 }
