@@ -58,6 +58,7 @@ type shard struct {
 	c      *Coordinator // read-only
 	mu     sync.Mutex
 	names  map[key]*batch // pending (waiters, not fired) or retained (fired, no holder); guarded by mu
+	fresh  map[key]*batch // pending batches of Fresh waits (fresh.go), nil until needed; guarded by mu
 	timer  *time.Timer    // expires the oldest retained event; guarded by mu
 	armed  bool           // timer is pending; guarded by mu
 	closed bool           // guarded by mu
@@ -72,8 +73,8 @@ type shard struct {
 }
 
 type counters struct {
-	signals, delivered, woken, expired, replaced, evicted uint64
-	evictedBy                                             [numEvictReasons]uint64 // evicted, by reason
+	signals, delivered, woken, expired, replaced, evicted, cleared uint64
+	evictedBy                                                      [numEvictReasons]uint64 // evicted, by reason
 }
 
 // evict counts an eviction for reason. Call it with sh.mu held.
@@ -83,8 +84,26 @@ func (sh *shard) evict(reason int) {
 }
 
 // batch is one event in the making, shared by every waiter it goes to.
-// While pending it gathers the waiters registered for the next signal of
-// its key; fired, it carries the event (or ErrClosed) they all return.
+// Its life has four states, all changed under its shard's mu:
+//
+//   - pending: not fired, in the shard's names map under its key (fresh if
+//     its waiters are Fresh ones: in the fresh map), gathering the waiters
+//     registered for the key's next signal; holders counts them, any-of
+//     members (anyOf) included. It leaves the map when it fires or loses
+//     its last holder.
+//   - fired (held): Signal, Close or a give-back set ev (or closed) and
+//     fired, took it out of the map and then closed ready; holders counts
+//     the waiters that have not cancelled, and the last to cancel without
+//     returning the event gives it back (giveBack).
+//   - retained: fired with no holder, in the names map and its scope's
+//     retention list (retention.go) with expires and size set; ready is
+//     closedChan. A waiter that takes it makes it fired and held again.
+//   - recycled: zeroed in the batches pool once nothing refers to it any
+//     more (recycle, discard).
+//
+// close(ready) publishes ev, closed and fired: they are written before it
+// and only read after it, without the lock, by Waiter.Wait. Every other
+// field is guarded by the shard's mu.
 type batch struct {
 	ready   chan struct{} // closed once fired
 	sh      *shard
@@ -93,8 +112,10 @@ type batch struct {
 	closed  bool  // Close woke the batch: its waiters return ErrClosed
 	fired   bool  // guarded by the shard's mu, like everything below
 	usedOwn bool  // own is taken
+	fresh   bool  // pending in the shard's fresh map, not names
 	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
 
+	anyOf      []*member     // pending: the members of any-of waits among the holders (anyof.go)
 	prev, next *batch        // links of its scope's retention list in the shard (scopeList)
 	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
@@ -289,6 +310,9 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 			return Receipt{}, ErrClosed
 		}
 		cur := sh.names[k]
+		if len(sh.fresh) != 0 || cur != nil && cur.anyOf != nil {
+			return c.signalMixed(sh, k, data, now) // Fresh or any-of waiters (mixed.go)
+		}
 		if cur != nil && !cur.fired {
 			seq := c.seq.Add(1)
 			sh.count.signals++
@@ -324,7 +348,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 
 func (c *Coordinator) wait(ctx context.Context, scope, name string, opts []WaitOption) (Event, error) {
 	if len(opts) > 0 {
-		return Event{}, errNotYet
+		return c.waitWith(ctx, scope, name, opts) // wait.go
 	}
 	k := key{scope: scope, name: name}
 	if err := ValidateName(k.name); err != nil {
@@ -346,7 +370,7 @@ func (c *Coordinator) wait(ctx context.Context, scope, name string, opts []WaitO
 
 func (c *Coordinator) register(scope, name string, opts []WaitOption) (*Waiter, error) {
 	if len(opts) > 0 {
-		return nil, errNotYet
+		return c.registerWith(scope, name, opts) // wait.go
 	}
 	k := key{scope: scope, name: name}
 	if err := ValidateName(k.name); err != nil {
@@ -513,22 +537,27 @@ func (sh *shard) sweepList(l *scopeList, now time.Duration) (next time.Duration,
 
 // giveBack re-offers the event of batch b, which every holder cancelled
 // without returning it: to the waiters now pending on its key if there are
-// any, else as the retained event, which needs b.size measured. Call it
-// with sh.mu held; it returns the pending batch to close after unlocking,
-// if it fired one, and whether a bound is exceeded (see retain).
-func (sh *shard) giveBack(b *batch) (wake *batch, over bool) {
+// any (never to Fresh ones: the event is older than they are), else as the
+// retained event, which needs b.size measured. Call it with sh.mu held; it
+// adds what to wake after unlocking to wk and reports whether a bound is
+// exceeded (see retain).
+func (sh *shard) giveBack(b *batch, wk *wakeups) (over bool) {
 	sh.count.delivered--
 	if sh.closed {
 		sh.evict(evictClosed)
-		return nil, false
+		return false
 	}
 	cur := sh.names[b.key]
 	if cur != nil && !cur.fired {
-		sh.fire(cur, b.ev)
-		return cur, false
+		if sh.settle(cur, wk) > 0 {
+			sh.fire(cur, b.ev)
+			wk.ready[0] = cur.ready
+			return false
+		}
+		cur = nil // only any-of waits served elsewhere were pending: settle removed it
 	}
 	_, over = sh.retain(b, cur, time.Now())
-	return nil, over
+	return over
 }
 
 func (sh *shard) close() {
@@ -542,10 +571,12 @@ func (sh *shard) close() {
 			continue
 		}
 		b.closed, b.fired = true, true
+		sh.closeMembers(b)
 		sh.waiters -= int(b.holders)
 		close(b.ready)
 	}
 	clear(sh.names)
+	sh.closeFresh()
 	if sh.timer != nil {
 		sh.timer.Stop()
 	}
@@ -559,9 +590,3 @@ type noCopy struct{}
 
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}
-
-func (c *Coordinator) clear(k key) (bool, error) { return false, errNotYet }
-
-func (c *Coordinator) list(scope string, opts ListOptions) (Listing, error) {
-	return Listing{}, errNotYet
-}

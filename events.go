@@ -2,7 +2,6 @@ package eventcoord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -169,7 +168,3 @@ func (e scopeEvents) Clear(_ context.Context, name string) (bool, error) { retur
 func (e scopeEvents) List(_ context.Context, opts ListOptions) (Listing, error) {
 	return e.s.List(opts)
 }
-
-// errNotYet marks what the API skeleton declares and its implementation
-// has yet to provide. TODO(issue 11): remove with the last use.
-var errNotYet = errors.New("eventcoord: not implemented yet")

@@ -2,6 +2,8 @@ package eventcoord
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -47,10 +49,83 @@ type NameState struct {
 // need not agree with one another exactly.
 type ScopeStats struct {
 	Names         int   // names holding state (waiters or a retained event)
-	Waiters       int   // waits blocked now
+	Waiters       int   // waits blocked now, a wait on several names once per name (the sum of NameState.Waiters)
 	Retained      int   // events retained now
 	RetainedBytes int64 // their size, as in Stats.RetainedBytes
 }
 
 // ErrBadListLimit is returned by List for a negative ListOptions.Limit.
 var ErrBadListLimit = errors.New("eventcoord: list limit must not be negative")
+
+// list reads every shard, one lock at a time, for the names of scope that
+// hold state: their totals, and the first limit after opts.After. It keeps
+// no more than twice the page's names while it looks, whatever the scope
+// holds.
+func (c *Coordinator) list(scope string, opts ListOptions) (Listing, error) {
+	if opts.Limit < 0 {
+		return Listing{}, ErrBadListLimit
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	byName := func(a, b NameState) int { return strings.Compare(a.Name, b.Name) }
+	l := Listing{Names: make([]NameState, 0, min(limit+1, 64))}
+	add := func(ns NameState) {
+		l.Scope.Names++
+		l.Scope.Waiters += ns.Waiters
+		if ns.Retained {
+			l.Scope.Retained++
+			l.Scope.RetainedBytes += ns.Size
+		}
+		if ns.Name <= opts.After {
+			return
+		}
+		if l.Names = append(l.Names, ns); len(l.Names) >= 2*(limit+1) {
+			slices.SortFunc(l.Names, byName)
+			l.Names = l.Names[:limit+1] // one more tells whether a next page exists
+		}
+	}
+	for i := range c.shards {
+		c.shards[i].listScope(scope, add)
+	}
+	slices.SortFunc(l.Names, byName)
+	if len(l.Names) > limit {
+		l.Names = l.Names[:limit]
+		l.Next = l.Names[limit-1].Name
+	}
+	return l, nil
+}
+
+// listScope calls add, with sh.mu held, for each name of scope in sh that
+// holds state. An expired event the timer has yet to sweep is not
+// retained any more.
+func (sh *shard) listScope(scope string, add func(NameState)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := sh.c.since(time.Now())
+	for k, b := range sh.names {
+		if k.scope != scope {
+			continue
+		}
+		ns := NameState{Name: k.name}
+		switch {
+		case !b.fired:
+			ns.Waiters = int(b.holders)
+		case !b.expired(now):
+			ns.Retained, ns.Seq, ns.SignaledAt, ns.Size = true, b.ev.Seq, b.ev.SignaledAt, b.size
+		}
+		if f := sh.fresh[k]; f != nil {
+			ns.Waiters += int(f.holders)
+		}
+		if ns.Waiters > 0 || ns.Retained {
+			add(ns)
+		}
+	}
+	for k, f := range sh.fresh {
+		if _, seen := sh.names[k]; k.scope == scope && !seen && f.holders > 0 {
+			add(NameState{Name: k.name, Waiters: int(f.holders)})
+		}
+	}
+}

@@ -8,7 +8,7 @@ package eventcoord
 //
 // holds: every accepted signal has exactly one of those outcomes.
 type Stats struct {
-	Waiters       int   // waiters blocked now
+	Waiters       int   // waiters blocked now, a wait on several names once per name
 	Retained      int   // events retained now
 	RetainedBytes int64 // size of the events retained now: the length of their data's JSON encoding
 	Names         int   // names holding state now (waiters or a retained event)
@@ -42,12 +42,18 @@ func (c *Coordinator) Stats() Stats {
 		s.Waiters += sh.waiters
 		s.Retained += sh.retained
 		s.Names += len(sh.names)
+		for k := range sh.fresh { // a name with Fresh waiters only
+			if _, ok := sh.names[k]; !ok {
+				s.Names++
+			}
+		}
 		s.Signals += sh.count.signals
 		s.Delivered += sh.count.delivered
 		s.Woken += sh.count.woken
 		s.Expired += sh.count.expired
 		s.Replaced += sh.count.replaced
 		s.Evicted += sh.count.evicted
+		s.Cleared += sh.count.cleared
 		by := &sh.count.evictedBy
 		s.EvictedBy.ScopeCount += by[evictScopeCount]
 		s.EvictedBy.ScopeBytes += by[evictScopeBytes]

@@ -8,15 +8,17 @@ import (
 
 // Waiter is a registration made by [Coordinator.Register]: it receives the
 // first event signaled on its name after it was registered, or the event
-// that was retained then. A Waiter serves one event.
+// that was retained then (not with [Fresh]); registered on several names
+// (with [Or]), the first event of any of them. A Waiter serves one event.
 //
 // Its methods are safe for concurrent use. Once Wait has returned an event,
 // further calls return the same event; once the Waiter has left (Cancel, or
 // a Wait whose context ended), further calls return context.Canceled or
 // context.DeadlineExceeded, whichever made it leave.
 type Waiter struct {
-	b     *batch        // the batch this waiter belongs to; set once by join
+	b     *batch        // the batch this waiter belongs to; set once by join, or for an any-of wait by its claim
 	state atomic.Uint32 // one of the states below
+	any   *anyWait      // the any-of wait this is the Waiter of, or nil (anyof.go)
 }
 
 // A Waiter's states. It leaves waiting exactly once, by a compare-and-swap,
@@ -33,6 +35,9 @@ const (
 // ended first, in which case the waiter leaves as if by Cancel. An event
 // that arrives as ctx ends is returned (delivery wins).
 func (w *Waiter) Wait(ctx context.Context) (Event, error) {
+	if w.any != nil {
+		return w.any.wait(ctx)
+	}
 	if err := w.leftErr(); err != nil {
 		return Event{}, err
 	}
@@ -59,9 +64,19 @@ func (w *Waiter) Wait(ctx context.Context) (Event, error) {
 }
 
 // Done returns a channel that is closed when the waiter's event (or
-// ErrClosed) is ready, for use in a select; call Wait to receive it. The
-// channel is never closed for a waiter that left before its event came.
-func (w *Waiter) Done() <-chan struct{} { return w.b.ready }
+// ErrClosed) is ready, for use in a select; call Wait to receive it.
+//
+// Once the waiter has left (Cancel, or a Wait whose context ended), Done
+// means nothing any more: Wait returns why it left. The channel of a
+// waiter on one name is shared with the waiters registered with it, so it
+// is closed when a signal reaches them, and never if none is left; that of
+// a waiter on several names is never closed once it left.
+func (w *Waiter) Done() <-chan struct{} {
+	if w.any != nil {
+		return w.any.ready
+	}
+	return w.b.ready
+}
 
 // Cancel withdraws the waiter; later Waits return context.Canceled. If the
 // waiter holds an event it has not returned from Wait, and no other waiter
@@ -70,7 +85,13 @@ func (w *Waiter) Done() <-chan struct{} { return w.b.ready }
 // event is retained by then). Cancel is idempotent, does not block on
 // anything but the Coordinator's internal lock, and does nothing after
 // Wait returned an event.
-func (w *Waiter) Cancel() { w.leave(context.Canceled, true) }
+func (w *Waiter) Cancel() {
+	if w.any != nil {
+		w.any.cancel()
+		return
+	}
+	w.leave(context.Canceled, true)
+}
 
 // take returns the waiter's fired event, unless the waiter left first.
 func (w *Waiter) take() (Event, error) {
@@ -103,13 +124,13 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		return w.state.Load() != returned
 	}
 	b.holders--
-	var wake chan struct{} // read under the lock: the batch may be recycled after
+	var wake wakeups // filled under the lock: the batch may be recycled after
 	scope, over := b.key.scope, false
 	switch {
 	case !b.fired:
 		sh.waiters--
 		if b.holders == 0 {
-			delete(sh.names, b.key)
+			sh.unpend(b)
 		}
 	case b.holders == 0 && !b.closed:
 		if b.size < 0 { // it may be retained again: measure it, outside the lock if large
@@ -121,15 +142,10 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 				b.size = size
 			}
 		}
-		var p *batch
-		if p, over = sh.giveBack(b); p != nil {
-			wake = p.ready
-		}
+		over = sh.giveBack(b, &wake)
 	}
 	sh.mu.Unlock()
-	if wake != nil {
-		close(wake)
-	}
+	wake.wake()
 	if over {
 		sh.c.enforce(scope, key{}, 0)
 	}
