@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(childEnv); addr != "" {
-		child(addr, os.Getenv(childNameEnv))
+		child(addr, os.Getenv(childNameEnv), os.Getenv(childHoldEnv) != "")
 		return
 	}
 	goleak.VerifyTestMain(m)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,40 +22,60 @@ import (
 )
 
 // A child process is this test binary run with childEnv set: a process
-// with one waiter that the test can freeze and kill, as a crash would.
+// with one waiter that the test can freeze and kill, as a crash would. Its
+// names are childNameEnv split at commas (an any-of wait for several);
+// with childHoldEnv set it registers, takes its event and holds it.
 const (
 	childEnv     = "REDISBUS_TEST_CHILD_REDIS"
 	childNameEnv = "REDISBUS_TEST_CHILD_NAME"
+	childHoldEnv = "REDISBUS_TEST_CHILD_HOLD"
 	childLease   = time.Second
 )
 
 func withLease(d time.Duration) Option { return optionFunc(func(o *options) { o.lease = d }) }
 
-// child waits on name until the event arrives or it is killed.
-func child(addr, name string) {
+// child waits on names until the event arrives or it is killed; holding,
+// it registers and, once its event is there, holds it until killed.
+func child(addr, names string, hold bool) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	bus, err := New(context.Background(), rdb, withLease(childLease))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
 	}
-	_, err = bus.Events().Wait(context.Background(), name)
+	first, more, _ := strings.Cut(names, ",")
+	var opts []eventcoord.WaitOption
+	if more != "" {
+		opts = append(opts, eventcoord.Or(strings.Split(more, ",")...))
+	}
+	if hold {
+		r, err := bus.Events().Register(context.Background(), first, opts...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child: Register:", err)
+			os.Exit(1)
+		}
+		<-r.Done()
+		select {} // holds the event until killed
+	}
+	_, err = bus.Events().Wait(context.Background(), first, opts...)
 	fmt.Fprintln(os.Stderr, "child: Wait returned", err)
 	os.Exit(3)
 }
 
-// startChild starts a child process waiting on name and returns once its
-// waiter is registered in Redis.
-func startChild(t *testing.T, srv *redistest.Server, name string) *os.Process {
+// startChild starts a child process waiting on names (see child) and
+// returns once its waiter is registered in Redis on each of them.
+func startChild(t *testing.T, srv *redistest.Server, names string, env ...string) *os.Process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+srv.Addr, childNameEnv+"="+name)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+srv.Addr, childNameEnv+"="+names), env...)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	var once sync.Once
 	kill := func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
 	t.Cleanup(kill)
-	awaitRegistered(t, srv, "", name, 1)
+	for name := range strings.SplitSeq(names, ",") {
+		awaitRegistered(t, srv, "", name, 1)
+	}
 	return cmd.Process
 }
 
