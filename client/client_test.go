@@ -2,9 +2,10 @@ package client_test
 
 import (
 	"context"
-	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +30,11 @@ func newClient(t *testing.T, baseURL, key string) *client.Client {
 	return c
 }
 
-func ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang fails, late
+func ctx(t *testing.T) context.Context { return within(t, 2*time.Minute) } // a hang fails, late
+
+// within returns a context that ends after d, or when the test ends.
+func within(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -43,7 +47,7 @@ func TestSignalThenWait(t *testing.T) {
 	assert.True(t, r.Retained)
 	assert.NotZero(t, r.Seq)
 
-	ev, err := c.Wait(ctx(t), "mfa_code", time.Second)
+	ev, err := c.Wait(within(t, time.Second), "mfa_code")
 	require.NoError(t, err)
 	assert.Equal(t, "mfa_code", ev.Name)
 	assert.Equal(t, eventcoord.Data{"code": "123456"}, ev.Data)
@@ -52,7 +56,7 @@ func TestSignalThenWait(t *testing.T) {
 
 func TestWaitFirstThroughEvents(t *testing.T) {
 	srv := testserver.Start(t)
-	var events eventcoord.Events = newClient(t, srv.URL, "k").Events()
+	var events eventcoord.Events = newClient(t, srv.URL, "k")
 	type result struct {
 		ev  eventcoord.Event
 		err error
@@ -74,20 +78,61 @@ func TestWaitFirstThroughEvents(t *testing.T) {
 	assert.Equal(t, eventcoord.Data{"ok": true}, res.ev.Data)
 }
 
-func TestTimeoutMatchesErrTimeout(t *testing.T) {
+// A wait that times out is context.DeadlineExceeded, on every path: the
+// server's 408 at the context's deadline, and a context that ended first.
+func TestTimeoutIsDeadlineExceeded(t *testing.T) {
 	srv := testserver.Start(t)
 	c := newClient(t, srv.URL, "k")
-	_, err := c.Wait(ctx(t), "nobody", 10*time.Millisecond)
-	require.ErrorIs(t, err, client.ErrTimeout)
-	apiErr, ok := errors.AsType[*client.APIError](err)
-	require.True(t, ok)
-	assert.Equal(t, 408, apiErr.StatusCode)
-	assert.Equal(t, "Event was not signaled within the specified timeout", apiErr.Message)
+	_, err := c.Wait(within(t, 10*time.Millisecond), "nobody")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, &client.APIError{StatusCode: 408}, context.DeadlineExceeded, "the server's 408 alone")
+
+	ended, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err = c.Wait(ended, "nobody")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	_, err = c.Wait(ended, "nobody", eventcoord.Or("other"), eventcoord.Fresh())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
-func TestEventsWaitReturnsContextError(t *testing.T) {
+// A wait longer than the server's ceiling is made of several requests and
+// ends at its own deadline; the event of a later request is returned.
+func TestWaitOutlastsServerCeiling(t *testing.T) {
+	srv := testserver.Start(t, httpapi.WithMaxWait(50*time.Millisecond))
+	c := newClient(t, srv.URL, "k")
+	start := time.Now()
+	_, err := c.Wait(within(t, 200*time.Millisecond), "never")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Wait(ctx(t), "later")
+		got <- err
+	}()
+	// Past several of the server's ceilings: the wait is still there.
+	testserver.Await(t, "a third wait request", func() bool {
+		return strings.Contains(metrics(t, srv), `eventd_waits_total{outcome="timeout"} 3`)
+	})
+	srv.AwaitWaiters(t, 1)
+	_, err = c.Signal(ctx(t), "later", eventcoord.Data{})
+	require.NoError(t, err)
+	require.NoError(t, <-got)
+}
+
+func metrics(t *testing.T, srv *testserver.Server) string {
+	t.Helper()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestWaitReturnsContextError(t *testing.T) {
 	srv := testserver.Start(t)
-	events := newClient(t, srv.URL, "k").Events()
+	events := newClient(t, srv.URL, "k")
 	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	_, err := events.Wait(wctx, "nobody")
@@ -116,7 +161,7 @@ func TestNamesArePathEscaped(t *testing.T) {
 	for _, name := range []string{"a/b", "what?", "100%", "build:finished", "sp ace", "wait", "x/wait"} {
 		_, err := c.Signal(ctx(t), name, eventcoord.Data{"name": name})
 		require.NoError(t, err, name)
-		ev, err := c.Wait(ctx(t), name, time.Second)
+		ev, err := c.Wait(within(t, time.Second), name)
 		require.NoError(t, err, name)
 		assert.Equal(t, name, ev.Data["name"])
 	}

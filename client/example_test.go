@@ -30,11 +30,15 @@ func Example() {
 	if _, err := c.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"}); err != nil {
 		panic(err)
 	}
-	ev, err := c.Wait(ctx, "mfa_code", 30*time.Second)
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ev, err := c.Wait(wait, "mfa_code")
 	fmt.Println(ev.Data["code"], err)
 
-	_, err = c.Wait(ctx, "mfa_code", 10*time.Millisecond)
-	fmt.Println(errors.Is(err, client.ErrTimeout))
+	soon, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	_, err = c.Wait(soon, "mfa_code")
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
 	// Output:
 	// 123456 <nil>
 	// true

@@ -26,7 +26,7 @@ func TestNumbersKeepEveryDigit(t *testing.T) {
 	data := eventcoord.Data{"big": json.Number("9007199254740993"), "pi": json.Number("3.14159265358979323846")}
 	_, err := c.Signal(ctx(t), "n", data)
 	require.NoError(t, err)
-	ev, err := c.Wait(ctx(t), "n", time.Second)
+	ev, err := c.Wait(within(t, time.Second), "n")
 	require.NoError(t, err)
 	assert.Equal(t, json.Number("9007199254740993"), ev.Data["big"])
 	assert.Equal(t, json.Number("3.14159265358979323846"), ev.Data["pi"])
@@ -51,7 +51,7 @@ func TestNamesMadeOfDots(t *testing.T) {
 	for _, name := range names {
 		_, err := c.Signal(ctx(t), name, eventcoord.Data{"name": name})
 		require.NoError(t, err, name)
-		ev, err := c.Wait(ctx(t), name, time.Second)
+		ev, err := c.Wait(within(t, time.Second), name)
 		require.NoError(t, err, name)
 		assert.Equal(t, name, ev.Data["name"])
 	}
@@ -114,7 +114,7 @@ func TestPollThroughTheClient(t *testing.T) {
 	r, err := c.Signal(ctx(t), "x", eventcoord.Data{"n": 1})
 	require.NoError(t, err)
 
-	var events eventcoord.Events = c.Events()
+	var events eventcoord.Events = c
 	ev, err := events.Poll(ctx(t), "x")
 	require.NoError(t, err)
 	assert.Equal(t, r.Seq, ev.Seq)

@@ -40,9 +40,9 @@ func (b *bounds) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&b.maxRetainedBytesPerKey, "max-retained-bytes-per-key", defaultMaxRetainedBytesPerKey,
 		"bytes of retained events of one key; beyond it the key loses its oldest")
 	fs.IntVar(&b.maxWaitsPerKey, "max-waits-per-key", httpapi.DefaultMaxWaitsPerKey,
-		"waits in progress per key; more get 429 with Retry-After; 0: no bound")
+		"waits in progress and registrations (POST /v1/waiters) held per key; more get 429 with Retry-After; 0: no bound")
 	fs.Float64Var(&b.signalRatePerKey, "signal-rate-per-key", 0,
-		"signals per second per key, in bursts of a second's worth; more get 429 with Retry-After; 0: no limit")
+		"signals, clears and lists per second per key, together, in bursts of a second's worth; more get 429 with Retry-After; 0: no limit")
 }
 
 // check reports a bound that makes no sense.

@@ -36,12 +36,6 @@ const (
 // read, then ANCHOR_API_KEY.
 var keyEnvs = []string{"EVENTD_API_KEY", "ANCHORBROWSER_API_KEY", "ANCHOR_API_KEY"}
 
-// answerSlack is how long after a wait's timeout the client waits for the
-// server's answer (its 408) before it gives up on the server: the server,
-// not the client, ends a wait, so an event signaled at the last moment is
-// not lost in a cut-off answer.
-const answerSlack = 5 * time.Second
-
 // subcommandUsage is appended to eventd -h.
 const subcommandUsage = `
 Subcommands (eventd SUBCOMMAND -h for their flags):
@@ -133,6 +127,10 @@ func parseClientArgs(fs *flag.FlagSet, args []string) (string, int) {
 		return "", exitUsage
 	case fs.Arg(0) == "":
 		fmt.Fprintf(fs.Output(), "eventd %s: the event NAME is empty\n", fs.Name())
+		return "", exitUsage
+	}
+	if ne, ok := errors.AsType[*eventcoord.NameError](eventcoord.ValidateName(fs.Arg(0))); ok {
+		fmt.Fprintf(fs.Output(), "eventd %s: the event NAME is not valid: %s\n", fs.Name(), ne.Reason)
 		return "", exitUsage
 	}
 	return fs.Arg(0), -1
@@ -240,7 +238,7 @@ Exit codes: 0 the event came, 1 timed out, 2 usage, 3 refused (4xx),
 	}
 	defer c.CloseIdleConnections()
 	ev, err := waitFor(ctx, c, name, timeout)
-	if errors.Is(err, client.ErrTimeout) {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		fmt.Fprintf(s.err, "eventd wait: %q was not signaled within %v\n", name, timeout)
 		return exitTimeout
 	}
@@ -259,38 +257,19 @@ Exit codes: 0 the event came, 1 timed out, 2 usage, 3 refused (4xx),
 	return exitOK
 }
 
-// waitFor waits up to timeout (0: no limit) for the event name, in as many
-// requests as the server's own ceiling on a wait makes it take. The server
-// ends each wait; the client gives up on a request only answerSlack after
-// its timeout. It returns an error matching client.ErrTimeout when the
-// whole timeout passed.
+// waitFor waits up to timeout (0: no limit) for the event name. The client
+// makes that as many requests as the server's ceiling on a wait requires,
+// and leaves the end of each to the server, so that an event signaled at
+// the last moment is not lost; a server silent past a wait's end is an
+// error wrapping eventcoord.ErrUnavailable. The whole timeout passing is
+// context.DeadlineExceeded.
 func waitFor(ctx context.Context, c *client.Client, name string, timeout time.Duration) (eventcoord.Event, error) {
-	var deadline time.Time
 	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	for {
-		each := client.DefaultWait
-		if timeout > 0 {
-			each = time.Until(deadline)
-			if each < time.Millisecond {
-				return eventcoord.Event{}, client.ErrTimeout
-			}
-		}
-		reqCtx, cancel := context.WithTimeout(ctx, each+answerSlack)
-		ev, err := c.Wait(reqCtx, name, each)
-		silent := reqCtx.Err() != nil && ctx.Err() == nil
-		cancel()
-		switch {
-		case err == nil:
-			return ev, nil
-		case errors.Is(err, client.ErrTimeout):
-			continue // the server's ceiling, or the end of ours: the loop says which
-		case silent:
-			return eventcoord.Event{}, fmt.Errorf("wait %q: %w: no answer %v after the wait's timeout", name, eventcoord.ErrUnavailable, answerSlack)
-		}
-		return eventcoord.Event{}, err
-	}
+	return c.Wait(ctx, name)
 }
 
 // report prints err and returns its exit code.

@@ -91,6 +91,13 @@ func startEventd(t *testing.T, args ...string) (string, *exec.Cmd) {
 	return "http://" + start.Addr, cmd
 }
 
+// within returns a context of ctx that ends after d at the latest.
+func within(t *testing.T, ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 	base, cmd := startEventd(t, "-api-keys", "k1,k2")
 	c, err := client.New(base, "k1")
@@ -101,7 +108,7 @@ func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 	r, err := c.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"})
 	require.NoError(t, err)
 	require.True(t, r.Retained)
-	ev, err := c.Wait(ctx, "mfa_code", time.Second)
+	ev, err := c.Wait(within(t, ctx, time.Second), "mfa_code")
 	require.NoError(t, err)
 	assert.Equal(t, "123456", ev.Data["code"])
 
@@ -109,7 +116,7 @@ func TestBinaryServesAndShutsDownGracefully(t *testing.T) {
 	pending := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_, err := c.Wait(ctx, "never", 10*time.Minute)
+		_, err := c.Wait(ctx, "never")
 		pending <- err
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() }) // joined on every path
@@ -203,7 +210,7 @@ func TestTwoEventdsShareRedis(t *testing.T) {
 	got := make(chan result, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		ev, err := c1.Wait(ctx, "mfa_code", 10*time.Minute)
+		ev, err := c1.Wait(ctx, "mfa_code")
 		got <- result{ev, err}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() }) // joined on every path
@@ -220,7 +227,7 @@ func TestTwoEventdsShareRedis(t *testing.T) {
 	r, err = c1.Signal(ctx, "done", eventcoord.Data{"ok": true})
 	require.NoError(t, err)
 	require.True(t, r.Retained)
-	ev, err := c2.Wait(ctx, "done", time.Second)
+	ev, err := c2.Wait(within(t, ctx, time.Second), "done")
 	require.NoError(t, err)
 	assert.Equal(t, r.Seq, ev.Seq)
 }
@@ -284,7 +291,7 @@ func TestKilledEventdKeepsRetainedEventsInRedis(t *testing.T) {
 	c2, err := client.New(base2, "k")
 	require.NoError(t, err)
 	defer c2.CloseIdleConnections()
-	ev, err := c2.Wait(ctx, "survivor", time.Second)
+	ev, err := c2.Wait(within(t, ctx, time.Second), "survivor")
 	require.NoError(t, err)
 	assert.Equal(t, r.Seq, ev.Seq)
 }
