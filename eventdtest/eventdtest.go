@@ -5,7 +5,7 @@
 // API, is tested against it over real HTTP.
 //
 //	srv := eventdtest.Start(t)             // closed when the test ends
-//	ev := srv.Client()                     // authenticates with srv.Key
+//	ev := srv.Client()                     // an eventcoord.Events, with srv.Key
 //	_, err := ev.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"})
 //
 // Code under test that takes a base URL and a key gets srv.URL and
@@ -67,7 +67,8 @@ func New(opts ...Option) *Server {
 // idempotent.
 func (s *Server) Close() { s.srv.Close() }
 
-// Client returns a client of the server authenticating with s.Key. Its
+// Client returns a client of the server authenticating with s.Key: an
+// [eventcoord.Events], for code written against that interface. Its
 // connections are closed by Close.
 func (s *Server) Client() *client.Client { return s.ClientFor(s.Key) }
 
@@ -83,10 +84,6 @@ func (s *Server) ClientFor(key string) *client.Client {
 	}
 	return c
 }
-
-// Events returns the client of s.Key as [eventcoord.Events], for code
-// written against that interface.
-func (s *Server) Events() eventcoord.Events { return s.Client().Events() }
 
 // Stats returns the counters of the Coordinator behind the server, over
 // every key. Stats().Waiters tells a test that the code it drives has

@@ -33,7 +33,7 @@ func TestStartServesTheAPIOnLoopbackWithItsKey(t *testing.T) {
 	assert.True(t, r.Retained)
 	assert.Equal(t, 1, srv.Stats().Retained, "Stats are the Coordinator's behind the server")
 
-	ev, err := srv.Events().Poll(t.Context(), "mfa_code")
+	ev, err := srv.Client().Poll(t.Context(), "mfa_code")
 	require.NoError(t, err)
 	assert.Equal(t, r.Seq, ev.Seq)
 	assert.Equal(t, "123456", ev.Data["code"])
@@ -97,7 +97,7 @@ func TestCloseAnswersPendingWaits(t *testing.T) {
 	defer cancel()
 	waited := make(chan error, 1)
 	go func() {
-		_, err := srv.Events().Wait(ctx, "never")
+		_, err := srv.Client().Wait(ctx, "never")
 		waited <- err
 	}()
 	testserver.Await(t, "the wait reaches the server", func() bool { return srv.Stats().Waiters == 1 })
