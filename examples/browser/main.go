@@ -44,7 +44,7 @@ func run(out io.Writer, eventd, key string) error {
 	if eventd == "" {
 		c := eventcoord.New()
 		defer c.Close()
-		ev = newLocal(c.Scope(""))
+		ev = c.Events()
 		fmt.Fprintln(out, "coordinating in-process")
 	} else {
 		c, err := client.New(eventd, key)
@@ -52,14 +52,14 @@ func run(out io.Writer, eventd, key string) error {
 			return err
 		}
 		defer c.CloseIdleConnections()
-		ev = c.Events()
+		ev = c
 		fmt.Fprintln(out, "coordinating through eventd at", eventd)
 	}
 
 	base, stop, err := serve(&site{
 		user: "ada", password: "lovelace",
 		sendCode:    phone(ev, out, func(code string) string { return code }),
-		askApproval: approver(ev, out, eventcoord.Data{"approved": true, "by": "grace"}),
+		askApproval: approver(ev, out, "approved", eventcoord.Data{"by": "grace"}),
 	})
 	if err != nil {
 		return err
@@ -108,18 +108,19 @@ func phone(ev eventcoord.Events, out io.Writer, mangle func(string) string) func
 	}
 }
 
-// approver plays the human who approves: asked, it signals answer as
-// "approval" on ev; a nil answer is a human who never answers.
-func approver(ev eventcoord.Events, out io.Writer, answer eventcoord.Data) func(context.Context, string) error {
+// approver plays the human who approves: asked, it signals its decision
+// ("approved" or "rejected") with data on ev; an empty decision is a
+// human who never answers.
+func approver(ev eventcoord.Events, out io.Writer, decision string, data eventcoord.Data) func(context.Context, string) error {
 	return func(ctx context.Context, what string) error {
-		fmt.Fprintf(out, "approver: asked to approve %q, answering %v\n", what, answer)
-		if answer == nil {
+		fmt.Fprintf(out, "approver: asked to approve %q, answering %q %v\n", what, decision, data)
+		if decision == "" {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(ctx, signalTimeout)
 		defer cancel()
-		if _, err := ev.Signal(ctx, "approval", answer); err != nil {
-			return fmt.Errorf("signaling approval: %w", err)
+		if _, err := ev.Signal(ctx, decision, data); err != nil {
+			return fmt.Errorf("signaling %s: %w", decision, err)
 		}
 		return nil
 	}

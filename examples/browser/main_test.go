@@ -14,8 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/eventcoord/eventcoord"
-	"github.com/eventcoord/eventcoord/client"
-	"github.com/eventcoord/eventcoord/internal/testserver"
+	"github.com/eventcoord/eventcoord/eventdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -64,15 +63,9 @@ var backends = []struct {
 	{"in-process", func(t *testing.T) eventcoord.Events {
 		c := eventcoord.New()
 		t.Cleanup(func() { c.Close() })
-		return newLocal(c.Scope("harness"))
+		return c.Scope("harness").Events()
 	}},
-	{"eventd", func(t *testing.T) eventcoord.Events {
-		srv := testserver.Start(t)
-		c, err := client.New(srv.URL, "harness-key")
-		require.NoError(t, err)
-		t.Cleanup(c.CloseIdleConnections) // runs before the server stops
-		return c.Events()
-	}},
+	{"eventd", func(t *testing.T) eventcoord.Events { return eventdtest.Start(t).Client() }},
 }
 
 // lockedBuffer is a bytes.Buffer the site's handlers and the test can
@@ -96,12 +89,12 @@ func (b *lockedBuffer) String() string {
 
 // startSite serves a site whose phone and approver signal on ev, for the
 // test, and returns its base URL.
-func startSite(t *testing.T, ev eventcoord.Events, out *lockedBuffer, mangle func(string) string, answer eventcoord.Data) string {
+func startSite(t *testing.T, ev eventcoord.Events, out *lockedBuffer, mangle func(string) string, decision string, data eventcoord.Data) string {
 	t.Helper()
 	base, stop, err := serve(&site{
 		user: "ada", password: "lovelace",
 		sendCode:    phone(ev, out, mangle),
-		askApproval: approver(ev, out, answer),
+		askApproval: approver(ev, out, decision, data),
 	})
 	require.NoError(t, err)
 	t.Cleanup(stop)
@@ -115,19 +108,22 @@ func TestLogInWithTheCodeThePhoneSignals(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ev, out := b.new(t), new(lockedBuffer)
-			base := startSite(t, ev, out, same, nil)
+			base := startSite(t, ev, out, same, "", nil)
 
 			// A code left from an earlier attempt must not be typed in.
-			_, err := ev.Signal(t.Context(), "mfa_code", eventcoord.Data{"code": "000000"})
+			stale, err := ev.Signal(t.Context(), "mfa_code", eventcoord.Data{"code": "000000"})
 			require.NoError(t, err)
 
 			greeting, err := logIn(tab, ev, base, "ada", "lovelace")
 			require.NoError(t, err, out.String())
 			assert.Equal(t, "Hello, ada! You are logged in.", greeting)
+			// The phone signals before the site answers the click: only a
+			// wait registered before the click is woken.
+			assert.Contains(t, out.String(), "woke 1 waiter(s), retained false")
+			left, err := ev.Poll(t.Context(), "mfa_code")
+			require.NoError(t, err)
+			assert.Equal(t, stale.Seq, left.Seq, "the fresh wait left the stale code alone")
 			if b.name == "in-process" {
-				// The phone signals before the site answers the click:
-				// only a waiter registered before the click is woken.
-				assert.Contains(t, out.String(), "woke 1 waiter(s), retained false")
 				checkScreenshot(t, tab)
 			}
 		})
@@ -155,7 +151,7 @@ func TestWrongCodeGetsNoGreeting(t *testing.T) {
 	tab := newBrowser(t)
 	ev := backends[0].new(t)
 	out := new(lockedBuffer)
-	base := startSite(t, ev, out, func(code string) string { return strings.Repeat("9", len(code)-1) + "x" }, nil)
+	base := startSite(t, ev, out, func(code string) string { return strings.Repeat("9", len(code)-1) + "x" }, "", nil)
 
 	greeting, err := logIn(tab, ev, base, "ada", "lovelace")
 	require.Error(t, err, out.String())
@@ -167,28 +163,32 @@ func TestApprovalApprovedRejectedOrTimedOut(t *testing.T) {
 	tab := newBrowser(t)
 	const short = 500 * time.Millisecond
 	cases := []struct {
-		name    string
-		answer  eventcoord.Data // nil: nobody answers
-		timeout time.Duration
-		want    string
+		name     string
+		decision string // "": nobody answers
+		data     eventcoord.Data
+		stale    string // an answer to an earlier request, retained before this one
+		timeout  time.Duration
+		want     string
 	}{
-		{"approved", eventcoord.Data{"approved": true, "by": "grace"}, time.Minute,
+		{"approved", "approved", eventcoord.Data{"by": "grace"}, "rejected", time.Minute,
 			"Sent €1,000 to Bob (approved by grace)."},
-		{"rejected", eventcoord.Data{"approved": false, "by": "grace", "note": "over budget"}, time.Minute,
+		{"rejected", "rejected", eventcoord.Data{"by": "grace", "note": "over budget"}, "approved", time.Minute,
 			"Cancelled (rejected by grace: over budget)."},
-		{"timed out", nil, short,
+		{"timed out", "", nil, "approved", short,
 			"Cancelled (no answer within 500ms)."},
 	}
 	for _, b := range backends {
 		for _, tc := range cases {
 			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
 				ev, out := b.new(t), new(lockedBuffer)
-				base := startSite(t, ev, out, same, tc.answer)
+				base := startSite(t, ev, out, same, tc.decision, tc.data)
+				_, err := ev.Signal(t.Context(), tc.stale, eventcoord.Data{"by": "someone else"})
+				require.NoError(t, err)
 				start := time.Now()
 				got, err := transfer(tab, ev, base, tc.timeout)
 				require.NoError(t, err, out.String())
 				assert.Equal(t, tc.want, got)
-				if tc.answer == nil {
+				if tc.decision == "" {
 					assert.GreaterOrEqual(t, time.Since(start), short)
 				}
 			})

@@ -1,6 +1,7 @@
 // Command mfa simulates a browser login that needs a one-time code: an
-// automation script registers for the "mfa_code" event, clicks "send code",
-// and waits; a fake phone receives the text and signals the code. Run it
+// automation script registers for the next "mfa_code" event, clicks "send
+// code", and waits; a fake phone receives the text and signals the code.
+// A code from an earlier attempt, still retained, is left alone. Run it
 // with:
 //
 //	go run ./examples/mfa
@@ -27,9 +28,16 @@ func run(out io.Writer) error {
 	c := eventcoord.New()
 	defer c.Close()
 
-	// Register before clicking, so a fast phone cannot beat the wait.
-	fmt.Fprintln(out, "script: registering for mfa_code")
-	w, err := c.Register("mfa_code")
+	// An earlier attempt's code, which nobody waited for, is retained.
+	if _, err := c.Signal("mfa_code", eventcoord.Data{"code": "000000"}); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "phone:  an earlier attempt's code 000000 is retained")
+
+	// Register before clicking, so a fast phone cannot beat the wait;
+	// Fresh, so the earlier attempt's code is not taken for this one's.
+	fmt.Fprintln(out, "script: registering for the next mfa_code")
+	w, err := c.Register("mfa_code", eventcoord.Fresh())
 	if err != nil {
 		return err
 	}
@@ -50,7 +58,11 @@ func run(out io.Writer) error {
 	if err := <-phoneDone; err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "script: got code %v (event #%d), typing it in\n", ev.Data["code"], ev.Seq)
+	code, err := eventcoord.DecodeAs[struct{ Code string }](ev)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "script: got code %s (event #%d), typing it in\n", code.Code, ev.Seq)
 	fmt.Fprintln(out, "script: logged in")
 	return nil
 }

@@ -16,6 +16,6 @@ func TestRunLogsIn(t *testing.T) {
 	require.NoError(t, run(&out))
 	got := out.String()
 	assert.Contains(t, got, "woke 1 waiter(s)")
-	assert.Contains(t, got, "script: got code 123456")
+	assert.Contains(t, got, "script: got code 123456 (event #2)", "not the earlier attempt's 000000 (#1)")
 	assert.True(t, strings.HasSuffix(got, "script: logged in\n"), got)
 }
