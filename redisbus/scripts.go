@@ -39,8 +39,10 @@ local function scope_of(K) local n = string.match(K, '^(%d+):') return string.su
 local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
 local function keep_ms() return C.ttl + 600000 + C.redeliver * 2 end
 local function name_of(S, K) return string.sub(K, #S + 2) end
--- The scope's name and wait indexes outlive what they list: registrations
--- (a lease) and retained events (the retention index).
+-- The scope's name and registration indexes outlive what they list:
+-- registrations (a lease) and retained events (the retention index). Every
+-- script that adds to them sets this, which is never less than what the
+-- renewals extend them to, so it can be set without looking.
 local function list_ms() return math.max(index_ms(), C.lease) end
 
 -- zrem removes members from sorted set z, in chunks (unpack's stack is
@@ -55,7 +57,7 @@ end
 local function names_add(S, K)
   local z = P .. ':n:' .. S
   redis.call('ZADD', z, 0, name_of(S, K))
-  extend(z, list_ms())
+  redis.call('PEXPIRE', z, list_ms()) -- never shortens: renew extends by less
 end
 local function names_check(S, K)
   if redis.call('EXISTS', P .. ':w:' .. K, P .. ':r:' .. K) == 0 then
@@ -360,7 +362,7 @@ local function reg_add(S, K, wid, v, now)
   names_add(S, K)
   local ws = P .. ':ws:' .. S
   redis.call('ZADD', ws, now + C.lease, K .. ' ' .. wid)
-  extend(ws, list_ms())
+  redis.call('PEXPIRE', ws, list_ms())
 end
 
 -- reg_del removes waiter wid's registration on K, and reports whether

@@ -183,7 +183,8 @@ func (b *Bus) registerCall(ctx context.Context, c redis.Scripter, w *waiter, mod
 		id, since = w.id, w.since
 		b.mu.Unlock()
 	}
-	args := b.args(b.id, mode, since, 1+len(w.or), w.key)
+	args := make([]any, 0, len(b.conf)+6+len(w.or))
+	args = append(append(args, b.conf...), b.id, mode, since, 1+len(w.or), w.key)
 	for _, k := range w.or {
 		args = append(args, k)
 	}
