@@ -16,33 +16,42 @@ import (
 // woken, not in Receipt.Woken, and if nobody else was in the batch the
 // event is retained exactly as if nobody had waited. Taking a retained
 // event while registering claims by the same compare-and-swap. So no name
-// ever hands an any-of wait an event it will not return, and nothing is
-// given back for the names that lost.
+// hands an any-of wait an event it will not return, and nothing is given
+// back for the names that lost.
 //
-// The winner's claimer then removes the wait's other members, one shard
-// lock at a time (never two at once), and closes the wait's ready channel;
-// a withdrawn wait removes them itself. Until then a member another name
-// claimed still counts as a waiter of its name.
+// The wait's Waiter belongs to a home batch of its own, which no map holds:
+// its ready channel is the wait's Done, and once a name served the wait,
+// the home batch carries a copy of that event, so that Waiter.Wait and
+// Done work as for any other Waiter. The claimer removes the wait's other
+// members, one shard lock at a time (never two at once), then copies the
+// event home and closes the home batch's ready channel (claimed). A wait
+// that leaves before any name served it removes its members itself
+// (withdraw); one that leaves after leaves the batch that served it, as
+// any holder of it does (leaving), giving the event back to that name.
 
 // anyWait is one wait on several names.
 type anyWait struct {
-	w       Waiter        // handed out; w.any is this; w.b is the winning member's batch, set by the claim
-	ready   chan struct{} // closed once claimed, after the claimer set w.b and removed the other members
-	claim   atomic.Int32  // 0: open; i+1: member i won; -1: withdrawn (the wait left)
-	members []member      // one per name, in the order given
+	home    batch        // the Waiter's batch: ready, and once served a copy of ev and closed
+	w       Waiter       // handed out; w.b is &home
+	claim   atomic.Int32 // 0: open; i+1: member i won; -1: withdrawn (the wait left)
+	won     *batch       // the batch that served the wait; set by the claim, read after home.ready is closed
+	members []member     // one per name, in the order given
 }
 
 // member is an any-of wait's place in the pending batch of one name.
 type member struct {
-	aw  *anyWait
-	sh  *shard // read-only
-	key key    // read-only
-	idx int32  // its index in aw.members; read-only
+	aw  *anyWait // read-only
+	sh  *shard   // read-only
+	key key      // read-only
+	idx int32    // its index in aw.members; read-only
 
-	b   *batch // the pending batch joined; guarded by sh.mu
-	pos int    // its index in b.anyOf while in; guarded by sh.mu
-	in  bool   // in b.anyOf and counted in b.holders and sh.waiters; guarded by sh.mu
+	b          *batch  // the pending batch joined; guarded by sh.mu
+	prev, next *member // links of b.members; guarded by sh.mu
+	in         bool    // in b.members and counted in b.holders and sh.waiters; guarded by sh.mu
 }
+
+// anyWait returns the any-of wait whose home batch b is.
+func (b *batch) anyWait() *anyWait { return b.members.aw }
 
 // joined is what joinMember did.
 type joined int
@@ -59,26 +68,26 @@ const (
 // spec.Fresh), which serves the wait, or joins the name's pending batch.
 // So of events retained when the wait starts, the first name's is taken.
 func (c *Coordinator) joinAny(scope string, spec WaitSpec) (*Waiter, error) {
-	aw := &anyWait{ready: make(chan struct{}), members: make([]member, len(spec.Names))}
-	aw.w.any = aw
+	aw := &anyWait{members: make([]member, len(spec.Names))}
 	for i, name := range spec.Names { // before any member joins: claimers read them
 		k := key{scope: scope, name: name}
 		aw.members[i] = member{aw: aw, sh: c.shardFor(k), key: k, idx: int32(i)}
 	}
+	aw.home = batch{ready: make(chan struct{}), home: true, members: &aw.members[0]}
+	aw.w.b = &aw.home
 	for i := range aw.members {
 		m := &aw.members[i]
 		switch m.sh.joinMember(m, spec.Fresh) {
 		case memberJoined:
 			continue
 		case memberTook:
-			aw.tidy(i)
-			close(aw.ready)
+			aw.claimed()
 		case memberClosed:
 			if aw.withdraw(ErrClosed) {
 				return nil, ErrClosed
 			}
 		}
-		return &aw.w, nil // served; a claimer removes the members that joined
+		return &aw.w, nil // served; its claimer removes the members that joined
 	}
 	return &aw.w, nil
 }
@@ -117,7 +126,8 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 				sh.count.delivered++
 				sh.count.woken++
 				b.holders = 1
-				aw.w.b = b
+				b.usedOwn = true // never recycled: the wait refers to it
+				aw.won = b
 				return memberTook
 			}
 		}
@@ -126,8 +136,11 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 			sh.names[m.key] = b
 		}
 	}
-	m.b, m.pos, m.in = b, len(b.anyOf), true
-	b.anyOf = append(b.anyOf, m)
+	m.b, m.prev, m.next, m.in = b, nil, b.members, true
+	if b.members != nil {
+		b.members.prev = m
+	}
+	b.members = m
 	b.holders++
 	sh.waiters++
 	return memberJoined
@@ -140,39 +153,40 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 // a batch left with none is out of its map. Call it with sh.mu held, and
 // fire b if the result is not 0.
 func (sh *shard) settle(b *batch, wk *wakeups) int32 {
-	if b.anyOf == nil {
+	if b.members == nil {
 		return b.holders
 	}
-	for _, m := range b.anyOf {
+	for m := b.members; m != nil; m = m.next {
 		m.in = false
 		if m.aw.claim.CompareAndSwap(0, m.idx+1) {
-			m.aw.w.b = b
+			m.aw.won = b
+			b.usedOwn = true // the wait may refer to b after any Wait returned
 			wk.won = append(wk.won, m.aw)
 			continue
 		}
 		b.holders--
 		sh.waiters--
 	}
-	b.anyOf = nil
+	b.members = nil
 	if b.holders == 0 {
 		sh.unpend(b)
 	}
 	return b.holders
 }
 
-// drop takes the member m out of its pending batch. Call it with sh.mu
-// held, for a member that is in.
+// drop takes the member m, which is in, out of its pending batch. Call it
+// with sh.mu held.
 func (sh *shard) drop(m *member) {
 	b := m.b
-	last := len(b.anyOf) - 1
-	b.anyOf[m.pos] = b.anyOf[last]
-	b.anyOf[m.pos].pos = m.pos
-	b.anyOf[last] = nil
-	b.anyOf = b.anyOf[:last]
-	if last == 0 {
-		b.anyOf = nil // the batch's signals take the plain path again
+	if m.prev != nil {
+		m.prev.next = m.next
+	} else {
+		b.members = m.next // nil once the last leaves: the key's signals take the plain path again
 	}
-	m.in = false
+	if m.next != nil {
+		m.next.prev = m.prev
+	}
+	m.prev, m.next, m.in = nil, nil, false
 	b.holders--
 	sh.waiters--
 	if b.holders == 0 {
@@ -184,14 +198,14 @@ func (sh *shard) drop(m *member) {
 // fired, the any-of waits of its members that are still open, and wakes
 // them with ErrClosed. Call it with sh.mu held.
 func (sh *shard) closeMembers(b *batch) {
-	for _, m := range b.anyOf {
+	for m := b.members; m != nil; m = m.next {
 		m.in = false
-		if m.aw.claim.CompareAndSwap(0, m.idx+1) {
-			m.aw.w.b = b
-			close(m.aw.ready)
+		if aw := m.aw; aw.claim.CompareAndSwap(0, m.idx+1) {
+			aw.won, aw.home.closed = b, true
+			close(aw.home.ready)
 		}
 	}
-	b.anyOf = nil
+	b.members = nil
 }
 
 // tidy removes the wait's members but the one at index except, one shard
@@ -210,11 +224,14 @@ func (aw *anyWait) tidy(except int) {
 	}
 }
 
-// claimed finishes a claim made by settle: it removes the wait's other
-// members and wakes the wait. Call it with no lock held.
+// claimed finishes a claim that served the wait with the fired batch
+// aw.won: it removes the wait's other members, copies the event home and
+// wakes the wait. Call it with no lock held, after the claim's unlock: the
+// event and closed of a fired batch do not change any more.
 func (aw *anyWait) claimed() {
 	aw.tidy(int(aw.claim.Load()) - 1)
-	close(aw.ready)
+	aw.home.ev, aw.home.closed = aw.won.ev, aw.won.closed
+	close(aw.home.ready)
 }
 
 // withdraw makes the wait leave because of err, unless a name claimed it
@@ -232,37 +249,14 @@ func (aw *anyWait) withdraw(err error) bool {
 	return true
 }
 
-// wait is Waiter.Wait of an any-of wait.
-func (aw *anyWait) wait(ctx context.Context) (Event, error) {
-	w := &aw.w
-	if err := w.leftErr(); err != nil {
-		return Event{}, err
+// leaving is where Waiter.leave of an any-of wait starts: it withdraws the
+// wait and returns nil, or, if a name served it, waits until its claimer
+// has handed the event home and returns the batch that served it, which
+// the Waiter then leaves as any holder of it does.
+func (aw *anyWait) leaving(err error) *batch {
+	if aw.withdraw(err) {
+		return nil
 	}
-	select {
-	case <-aw.ready:
-		return w.take()
-	default:
-	}
-	select {
-	case <-aw.ready:
-		return w.take()
-	case <-ctx.Done():
-		err := ctx.Err()
-		if aw.withdraw(err) {
-			return Event{}, err
-		}
-		<-aw.ready // claimed: the claimer is handing the event over (delivery wins)
-		return w.take()
-	}
-}
-
-// cancel is Waiter.Cancel of an any-of wait: it withdraws the wait, or,
-// once claimed, leaves the winning batch as a Waiter of it does, giving
-// the event back to that name if nobody else returned it.
-func (aw *anyWait) cancel() {
-	if aw.withdraw(context.Canceled) {
-		return
-	}
-	<-aw.ready
-	aw.w.leave(context.Canceled, true)
+	<-aw.home.ready // the claimer is done in a moment: it holds no lock now
+	return aw.won
 }

@@ -89,7 +89,7 @@ func (sh *shard) evict(reason int) {
 //   - pending: not fired, in the shard's names map under its key (fresh if
 //     its waiters are Fresh ones: in the fresh map), gathering the waiters
 //     registered for the key's next signal; holders counts them, any-of
-//     members (anyOf) included. It leaves the map when it fires or loses
+//     members (the members list) included. It leaves the map when it fires or loses
 //     its last holder.
 //   - fired (held): Signal, Close or a give-back set ev (or closed) and
 //     fired, took it out of the map and then closed ready; holders counts
@@ -111,12 +111,12 @@ type batch struct {
 	ev      Event
 	closed  bool  // Close woke the batch: its waiters return ErrClosed
 	fired   bool  // guarded by the shard's mu, like everything below
-	usedOwn bool  // own is taken
-	fresh   bool  // pending in the shard's fresh map, not names
+	usedOwn bool  // own is taken, or an any-of wait or a twin may refer to b once fired: it is never recycled
+	home    bool  // the home batch of an any-of wait (anyof.go), never in a map
 	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
 
-	anyOf      []*member     // pending: the members of any-of waits among the holders (anyof.go)
-	prev, next *batch        // links of its scope's retention list in the shard (scopeList)
+	members    *member       // pending: the list of any-of members among the holders (anyof.go)
+	prev, next *batch        // retained: links of its scope's retention list (scopeList); held: next is its twin (mixed.go)
 	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
 	own        Waiter        // the first Waiter Register hands out for this batch
@@ -159,7 +159,8 @@ func newBatch(sh *shard, k key, ready chan struct{}) *batch {
 // recycle puts b back for reuse if the Wait that just returned its event
 // was its only holder: b is out of the shard's map and retention list once
 // fired and taken, and Waiters from Register, which may outlive their Wait,
-// never held it, so nothing else refers to it. Fields written under the
+// never held it, nor did an any-of wait, and it has no twin (usedOwn), so
+// nothing else refers to it. Fields written under the
 // shard's lock before the event was handed over are safe to read here:
 // with no Waiter from Register, no one can change them after the batch
 // fired. Whoever fired b must not touch it after unlocking.
@@ -310,7 +311,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 			return Receipt{}, ErrClosed
 		}
 		cur := sh.names[k]
-		if len(sh.fresh) != 0 || cur != nil && cur.anyOf != nil {
+		if len(sh.fresh) != 0 || cur != nil && cur.members != nil {
 			return c.signalMixed(sh, k, data, now) // Fresh or any-of waiters (mixed.go)
 		}
 		if cur != nil && !cur.fired {
@@ -543,6 +544,9 @@ func (sh *shard) sweepList(l *scopeList, now time.Duration) (next time.Duration,
 // exceeded (see retain).
 func (sh *shard) giveBack(b *batch, wk *wakeups) (over bool) {
 	sh.count.delivered--
+	if t := b.next; t != nil { // its twin is abandoned as well
+		t.next, b.next = nil, nil
+	}
 	if sh.closed {
 		sh.evict(evictClosed)
 		return false

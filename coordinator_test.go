@@ -72,7 +72,7 @@ func await(t testing.TB, w *eventcoord.Waiter) eventcoord.Event {
 // requireBalanced checks the S3 ledger of an idle Coordinator.
 func requireBalanced(t testing.TB, s eventcoord.Stats) {
 	t.Helper()
-	require.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted,
+	require.Equal(t, s.Signals, s.Delivered+uint64(s.Retained)+s.Expired+s.Replaced+s.Evicted+s.Cleared,
 		"every signal has one outcome: %+v", s)
 }
 

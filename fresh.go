@@ -38,7 +38,6 @@ func (sh *shard) freshBatch(k key) *batch {
 		sh.fresh = make(map[key]*batch)
 	}
 	b := newBatch(sh, k, make(chan struct{}))
-	b.fresh = true
 	sh.fresh[k] = b
 	return b
 }

@@ -61,6 +61,9 @@ func (c *Coordinator) signalMixed(sh *shard, k key, data Data, now time.Time) (R
 			sh.count.delivered++
 			ev := Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}
 			n := 0
+			if pend != nil && fresh != nil {
+				pend.twin(fresh)
+			}
 			if pend != nil {
 				delete(sh.names, k)
 				n += sh.hand(pend, ev)
@@ -108,10 +111,27 @@ func (sh *shard) hand(b *batch, ev Event) int {
 	return n
 }
 
+// twin links the plain and the Fresh pending batch of a key, b and f,
+// which one signal fires with the same event: that event is given back
+// only when nobody in either returned or holds it (abandoned). The link is
+// next, which a held batch does not use otherwise, and it keeps both from
+// being recycled. Call it with sh.mu held.
+func (b *batch) twin(f *batch) {
+	b.next, f.next = f, b
+	b.usedOwn, f.usedOwn = true, true
+}
+
+// abandoned reports whether the fired batch b, and its twin if it has
+// one, has no holder left: nobody returned its event or still holds it.
+// Call it with the shard's mu held.
+func (b *batch) abandoned() bool {
+	return b.holders == 0 && (b.next == nil || b.next.holders == 0)
+}
+
 // unpend takes the pending batch b, which lost its last holder, out of its
 // map. Call it with sh.mu held.
 func (sh *shard) unpend(b *batch) {
-	if b.fresh {
+	if len(sh.fresh) != 0 && sh.fresh[b.key] == b {
 		delete(sh.fresh, b.key)
 		return
 	}

@@ -16,9 +16,8 @@ import (
 // a Wait whose context ended), further calls return context.Canceled or
 // context.DeadlineExceeded, whichever made it leave.
 type Waiter struct {
-	b     *batch        // the batch this waiter belongs to; set once by join, or for an any-of wait by its claim
+	b     *batch        // the batch this waiter belongs to (an any-of wait's home batch); set once by join
 	state atomic.Uint32 // one of the states below
-	any   *anyWait      // the any-of wait this is the Waiter of, or nil (anyof.go)
 }
 
 // A Waiter's states. It leaves waiting exactly once, by a compare-and-swap,
@@ -35,9 +34,6 @@ const (
 // ended first, in which case the waiter leaves as if by Cancel. An event
 // that arrives as ctx ends is returned (delivery wins).
 func (w *Waiter) Wait(ctx context.Context) (Event, error) {
-	if w.any != nil {
-		return w.any.wait(ctx)
-	}
 	if err := w.leftErr(); err != nil {
 		return Event{}, err
 	}
@@ -71,12 +67,7 @@ func (w *Waiter) Wait(ctx context.Context) (Event, error) {
 // waiter on one name is shared with the waiters registered with it, so it
 // is closed when a signal reaches them, and never if none is left; that of
 // a waiter on several names is never closed once it left.
-func (w *Waiter) Done() <-chan struct{} {
-	if w.any != nil {
-		return w.any.ready
-	}
-	return w.b.ready
-}
+func (w *Waiter) Done() <-chan struct{} { return w.b.ready }
 
 // Cancel withdraws the waiter; later Waits return context.Canceled. If the
 // waiter holds an event it has not returned from Wait, and no other waiter
@@ -85,13 +76,7 @@ func (w *Waiter) Done() <-chan struct{} {
 // event is retained by then). Cancel is idempotent, does not block on
 // anything but the Coordinator's internal lock, and does nothing after
 // Wait returned an event.
-func (w *Waiter) Cancel() {
-	if w.any != nil {
-		w.any.cancel()
-		return
-	}
-	w.leave(context.Canceled, true)
-}
+func (w *Waiter) Cancel() { w.leave(context.Canceled, true) }
 
 // take returns the waiter's fired event, unless the waiter left first.
 func (w *Waiter) take() (Event, error) {
@@ -109,6 +94,11 @@ func (w *Waiter) take() (Event, error) {
 // and leave reports false; with cancel true a held event is given back.
 func (w *Waiter) leave(err error, cancel bool) bool {
 	b := w.b
+	if b.home { // an any-of wait leaves its names, or the batch that served it (anyof.go)
+		if b = b.anyWait().leaving(err); b == nil {
+			return true
+		}
+	}
 	sh := b.sh
 	sh.mu.Lock()
 	if b.fired && !cancel {
@@ -132,7 +122,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		if b.holders == 0 {
 			sh.unpend(b)
 		}
-	case b.holders == 0 && !b.closed:
+	case b.abandoned() && !b.closed:
 		if b.size < 0 { // it may be retained again: measure it, outside the lock if large
 			var small bool
 			if b.size, small = smallDataSize(b.ev.Data); !small {

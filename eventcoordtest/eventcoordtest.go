@@ -70,7 +70,8 @@
 //   - Fresh (Fresh/...): a Fresh wait or Registration leaves the retained
 //     event alone (still retained, same Seq, not counted replaced) and
 //     returns only a signal sent after it registered; a plain wait beside
-//     it takes the retained event.
+//     it takes the retained event; a signal that reached a plain and a
+//     Fresh Registration is given back only if neither returned it.
 //   - Or (Or/...): the first event of any of the names is returned, with
 //     Event.Name saying which; a retained event of any name is taken at
 //     once, the first retained name in the order given when several are;
@@ -210,6 +211,7 @@ func TestEvents(t *testing.T, open func(t *testing.T) Factory) {
 		{"Fresh/LeavesRetainedAlone", testFreshLeavesRetainedAlone},
 		{"Fresh/Register", testFreshRegister},
 		{"Fresh/BesidePlain", testFreshBesidePlain},
+		{"Fresh/GiveBack", testFreshGiveBack},
 		{"Or/FirstEvent", testOrFirstEvent},
 		{"Or/TakesRetained", testOrTakesRetained},
 		{"Or/ConcurrentSignals", testOrConcurrentSignals},

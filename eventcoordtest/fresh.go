@@ -1,6 +1,7 @@
 package eventcoordtest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,4 +74,43 @@ func testFreshBesidePlain(t *testing.T, f Factory) {
 	assert.Equal(t, rc.Seq, waitFor(t, fresh, "the Fresh Registration").Seq)
 	assertNothingRetained(t, e, "x")
 	idle(t, f)
+}
+
+// testFreshGiveBack checks S3's give-back for one signal that reached a
+// plain and a Fresh Registration: the event is given back only when
+// neither returned it, and then once.
+func testFreshGiveBack(t *testing.T, f Factory) {
+	e := f.Scope("freshback")
+	for i, returner := range []string{"plain", "fresh", "none"} {
+		name := fmt.Sprintf("x%d", i)
+		regs := map[string]eventcoord.Registration{
+			"plain": register(t, e, name),
+			"fresh": register(t, e, name, eventcoord.Fresh()),
+		}
+		rc := signal(t, e, name, eventcoord.Data{})
+		require.Equal(t, 2, rc.Woken, "%s: Receipt.Woken of a signal with a plain and a Fresh Registration", returner)
+		for who, r := range regs {
+			awaitDone(t, r, who)
+			if who == returner {
+				assert.Equal(t, rc.Seq, waitFor(t, r, who).Seq)
+			}
+		}
+		for who, r := range regs {
+			if who != returner {
+				r.Cancel()
+			}
+		}
+		idle(t, f)
+		if returner != "none" {
+			assertNothingRetained(t, e, name)
+			continue
+		}
+		assert.Equal(t, rc.Seq, take(t, e, name).Seq, "the event neither returned, given back")
+		assertNothingRetained(t, e, name)
+	}
+	idle(t, f)
+	if f.Stats != nil {
+		s := f.Stats()
+		assert.Equal(t, uint64(3), s.Delivered, "Stats.Delivered: each event once")
+	}
 }

@@ -1,0 +1,216 @@
+package eventcoord_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventcoord/eventcoord"
+)
+
+// What only the in-process backend shows of Fresh, Or, Clear and List; the
+// rest is in package eventcoordtest's suite (conformance_test.go).
+
+func registerWith(t testing.TB, c *eventcoord.Coordinator, name string, opts ...eventcoord.WaitOption) *eventcoord.Waiter {
+	t.Helper()
+	w, err := c.Register(name, opts...)
+	require.NoError(t, err, "Register(%q, ...)", name)
+	t.Cleanup(w.Cancel)
+	return w
+}
+
+func TestOrRemovesItsOtherNamesBeforeWaking(t *testing.T) {
+	c := newCoordinator(t)
+	w := registerWith(t, c, "a", eventcoord.Or("b", "c"))
+	require.Equal(t, 3, c.Stats().Waiters, "an any-of wait counts once per name")
+	r := signal(t, c, "b", eventcoord.Data{})
+	require.Equal(t, 1, r.Woken)
+	// Before the Waiter's Wait: Signal removed the other members.
+	s := c.Stats()
+	assert.Zero(t, s.Waiters, "waiters once Signal returned")
+	assert.Zero(t, s.Names, "names holding state once Signal returned")
+	require.True(t, ready(w))
+	ev := await(t, w)
+	assert.Equal(t, "b", ev.Name)
+	assert.Equal(t, r.Seq, ev.Seq)
+}
+
+func TestOrTakesAGivenBackEvent(t *testing.T) { // S3 with Or
+	c := newCoordinator(t)
+	r := signal(t, c, "a", eventcoord.Data{})
+	holder := register(t, c, "a") // takes the retained event
+	anyOf := registerWith(t, c, "b", eventcoord.Or("a"))
+	require.False(t, ready(anyOf))
+	holder.Cancel()
+	ev := await(t, anyOf)
+	assert.Equal(t, "a", ev.Name)
+	assert.Equal(t, r.Seq, ev.Seq)
+	s := c.Stats()
+	assert.Zero(t, s.Waiters)
+	assert.Zero(t, s.Retained)
+	assert.Equal(t, uint64(1), s.Delivered)
+	requireBalanced(t, s)
+}
+
+func TestOrDeliveryWinsOverEndedContext(t *testing.T) { // S3 with Or
+	c := newCoordinator(t)
+	w := registerWith(t, c, "a", eventcoord.Or("b"))
+	r := signal(t, c, "b", eventcoord.Data{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ev, err := w.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+	again, err := w.Wait(ctx)
+	require.NoError(t, err, "a Waiter that returned its event returns it again")
+	assert.Equal(t, ev, again)
+}
+
+func TestFreshNeverGetsAGivenBackEvent(t *testing.T) { // S6 with Fresh
+	c := newCoordinator(t)
+	old := signal(t, c, "x", eventcoord.Data{"v": "old"})
+	holder := register(t, c, "x") // takes the old event
+	fresh := registerWith(t, c, "x", eventcoord.Fresh())
+	holder.Cancel()
+	assert.False(t, ready(fresh), "the given-back event, older than the Fresh wait, reached it")
+	ev, err := c.Poll("x")
+	require.NoError(t, err)
+	assert.Equal(t, old.Seq, ev.Seq, "the given-back event is retained again")
+	r := signal(t, c, "x", eventcoord.Data{"v": "new"})
+	assert.Equal(t, r.Seq, await(t, fresh).Seq)
+	requireBalanced(t, c.Stats())
+}
+
+func TestFreshAndPlainWaitersShareOneSignal(t *testing.T) { // S1 with Fresh
+	c := newCoordinator(t)
+	plain, fresh := register(t, c, "x"), registerWith(t, c, "x", eventcoord.Fresh())
+	anyOf := registerWith(t, c, "y", eventcoord.Or("x"), eventcoord.Fresh())
+	r := signal(t, c, "x", eventcoord.Data{})
+	assert.Equal(t, 3, r.Woken)
+	for _, w := range []*eventcoord.Waiter{plain, fresh, anyOf} {
+		assert.Equal(t, r.Seq, await(t, w).Seq)
+	}
+	s := c.Stats()
+	assert.Equal(t, uint64(1), s.Delivered)
+	assert.Equal(t, uint64(3), s.Woken)
+	assert.Zero(t, s.Names)
+}
+
+func TestCloseWakesFreshAndAnyOfWaits(t *testing.T) { // S5
+	c := eventcoord.New()
+	ws := []*eventcoord.Waiter{
+		registerWith(t, c, "x", eventcoord.Fresh()),
+		registerWith(t, c, "x", eventcoord.Or("y", "z")),
+		registerWith(t, c, "y", eventcoord.Or("x"), eventcoord.Fresh()),
+	}
+	require.Equal(t, 6, c.Stats().Waiters)
+	c.Close()
+	for i, w := range ws {
+		require.True(t, ready(w), "Waiter %d is woken by Close", i)
+		_, err := w.Wait(context.Background())
+		assert.ErrorIs(t, err, eventcoord.ErrClosed, "Waiter %d", i)
+		w.Cancel() // nothing to give back
+	}
+	s := c.Stats()
+	assert.Zero(t, s.Waiters)
+	assert.Zero(t, s.Names)
+	_, err := c.Register("x", eventcoord.Or("y"))
+	assert.ErrorIs(t, err, eventcoord.ErrClosed)
+	_, err = c.Register("x", eventcoord.Fresh())
+	assert.ErrorIs(t, err, eventcoord.ErrClosed)
+	_, err = c.Clear("x")
+	assert.ErrorIs(t, err, eventcoord.ErrClosed)
+}
+
+// TestDoneOfAWaiterThatLeft checks what Waiter.Done's doc says of a waiter
+// that left: its channel closes when the waiters registered with it are
+// reached, stays open if none is left, and for a wait on several names
+// never closes; Wait says why it left in every case.
+func TestDoneOfAWaiterThatLeft(t *testing.T) {
+	c := newCoordinator(t)
+	gone, stays := register(t, c, "x"), register(t, c, "x")
+	gone.Cancel()
+	signal(t, c, "x", eventcoord.Data{})
+	await(t, stays)
+	assert.True(t, ready(gone), "Done of a waiter that left is closed with its batch's")
+	_, err := gone.Wait(context.Background())
+	assert.ErrorIs(t, err, context.Canceled)
+
+	lone := register(t, c, "y")
+	lone.Cancel()
+	require.True(t, signal(t, c, "y", eventcoord.Data{}).Retained)
+	assert.False(t, ready(lone), "Done of a waiter that left alone")
+
+	anyOf := registerWith(t, c, "z", eventcoord.Or("zz"))
+	beside := register(t, c, "z")
+	anyOf.Cancel()
+	signal(t, c, "z", eventcoord.Data{})
+	await(t, beside)
+	assert.False(t, ready(anyOf), "Done of an any-of waiter that left")
+	_, err = anyOf.Wait(context.Background())
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestClearIsCountedAndKeepsTheLedger(t *testing.T) { // S3 with Clear
+	c := newCoordinator(t)
+	signal(t, c, "x", eventcoord.Data{})
+	signal(t, c.Scope("s"), "x", eventcoord.Data{})
+	ok, err := c.Scope("s").Clear("x")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	s := c.Stats()
+	assert.Equal(t, uint64(1), s.Cleared)
+	assert.Equal(t, 1, s.Retained, "the default scope's event stays")
+	requireBalanced(t, s)
+	_, err = c.Clear("bad\xff")
+	var ne *eventcoord.NameError
+	require.ErrorAs(t, err, &ne)
+	assert.Equal(t, "not valid UTF-8", ne.Reason)
+}
+
+func TestListCountsAnyOfWaitsOnEachName(t *testing.T) {
+	c := newCoordinator(t)
+	registerWith(t, c, "a", eventcoord.Or("b"))
+	registerWith(t, c, "b", eventcoord.Fresh())
+	signal(t, c, "c", eventcoord.Data{"k": "v"})
+	l, err := c.List(eventcoord.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, l.Names, 3)
+	assert.Equal(t, eventcoord.NameState{Name: "a", Waiters: 1}, l.Names[0])
+	assert.Equal(t, eventcoord.NameState{Name: "b", Waiters: 2}, l.Names[1], "a plain and a Fresh waiter")
+	assert.True(t, l.Names[2].Retained)
+	assert.Equal(t, int64(len(`{"k":"v"}`)), l.Names[2].Size)
+	s := c.Stats()
+	assert.Equal(t, eventcoord.ScopeStats{Names: 3, Waiters: 3, Retained: 1, RetainedBytes: 9}, l.Scope)
+	assert.Equal(t, s.Waiters, l.Scope.Waiters, "List and Stats count waiters alike")
+	assert.Equal(t, s.Names, l.Scope.Names)
+}
+
+func TestListOfManyNamesKeepsPagesExact(t *testing.T) {
+	c := newCoordinator(t, eventcoord.WithShards(4))
+	const n = 2500 // more than any page holds, so pages are cut while shards are read
+	for i := range n {
+		signal(t, c, fmt.Sprintf("n%05d", i), eventcoord.Data{})
+	}
+	var got []string
+	opts := eventcoord.ListOptions{Limit: 7}
+	for {
+		l, err := c.List(opts)
+		require.NoError(t, err)
+		for _, ns := range l.Names {
+			got = append(got, ns.Name)
+		}
+		assert.Equal(t, n, l.Scope.Names)
+		if l.Next == "" {
+			break
+		}
+		opts.After = l.Next
+	}
+	require.Len(t, got, n)
+	for i, name := range got {
+		require.Equal(t, fmt.Sprintf("n%05d", i), name)
+	}
+}
