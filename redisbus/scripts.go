@@ -481,6 +481,16 @@ if not f[1] or f[2] then
 end
 if woken > 0 and redis.call('HSETNX', fl, 'dv', 1) == 1 then
   stat('delivered')
+  -- Its any-of waits are served: their claims need only outlive their
+  -- processes' removing their other registrations, at once.
+  local g = redis.call('HGET', fl, 'g')
+  if g then
+    for wid in string.gmatch(g, '[^,]+') do
+      if redis.call('GET', P .. ':g:' .. wid) == d then
+        redis.call('PEXPIRE', P .. ':g:' .. wid, C.lease)
+      end
+    end
+  end
 end
 local returned = f[3]
 if woken > held then
