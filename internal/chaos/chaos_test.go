@@ -38,9 +38,15 @@ var (
 )
 
 // leftoverPatterns are the keys that must be gone after the quiet period:
-// waiter registrations and in-flight deliveries (of the protocol and of
-// the one before it).
-var leftoverPatterns = []string{"eventcoord:w:*", "eventcoord:fl:*", "eventcoord:pend:*"}
+// waiter registrations, in-flight and held deliveries (of the protocol and
+// of the one before it), and any-of waits' claims.
+var leftoverPatterns = []string{"eventcoord:w:*", "eventcoord:fl:*", "eventcoord:pend:*", "eventcoord:g:*"}
+
+// leaseWait is how much longer than the quiet period leftovers may take to
+// go: what a killed replica left (a registration in a hash nobody
+// signals, a delivery its Registration held) lives until its lease (30 s)
+// runs out.
+const leaseWait = 35 * time.Second
 
 // publishIdle is how long PUBLISH must stay unused at the end of the quiet
 // period.
@@ -197,19 +203,33 @@ func observeQuiet(rdb *redis.Client, settle time.Duration) Quiet {
 			q.Publishes = last.calls - s.calls
 		}
 	}
-	for _, p := range leftoverPatterns {
-		var found []string
-		iter := rdb.Scan(ctx, 0, p, 1000).Iterator()
-		for iter.Next(ctx) {
-			found = append(found, iter.Val())
+	quiet := time.Now()
+	for {
+		left := 0
+		q.Samples = nil
+		for _, p := range leftoverPatterns {
+			var found []string
+			iter := rdb.Scan(ctx, 0, p, 1000).Iterator()
+			for iter.Next(ctx) {
+				found = append(found, iter.Val())
+			}
+			if err := iter.Err(); err != nil {
+				q.Err = err.Error()
+			}
+			q.Leftover[p] = len(found)
+			left += len(found)
+			for _, k := range found[:min(len(found), 5)] {
+				q.Samples = append(q.Samples, describeKey(ctx, rdb, k))
+			}
 		}
-		if err := iter.Err(); err != nil {
-			q.Err = err.Error()
+		q.Extra = time.Since(quiet)
+		if left == 0 || q.Extra > leaseWait {
+			break
 		}
-		q.Leftover[p] = len(found)
-		for _, k := range found[:min(len(found), 5)] {
-			q.Samples = append(q.Samples, describeKey(ctx, rdb, k))
+		if q.Lingered == nil {
+			q.Lingered = q.Samples
 		}
+		<-tick.C // leftovers within their lease: look again
 	}
 	q.Keys = map[string]int{}
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()

@@ -54,8 +54,9 @@ type Verdict struct {
 	Excused         map[string]int
 	Lost            []Loss      // accepted, missing and not excused
 	Duplicates      []Duplicate // returned more often than the rules allow
-	Foreign         []Op        // waits that returned an op of another key or name, or no op at all
+	Foreign         []Op        // waits that returned an op of another key or of none of their names, or no op at all
 	Acausal         []Op        // waits that ended before the signal they returned began
+	Stale           []Op        // fresh waits that returned an op whose signal ended before they began
 	Late            []Op        // waits that took longer than their timeout plus the slack
 	Early           []Op        // 408s before the timeout had passed
 
@@ -79,7 +80,8 @@ const (
 
 // Reasons a missing signal is excused.
 const (
-	ExcusedIndeterminate = "an indeterminate wait on its key and name may have taken it"
+	ExcusedCleared       = "removed by a Clear that answered cleared"
+	ExcusedIndeterminate = "an indeterminate wait or clear on its key and name may have taken it"
 	ExcusedCounted       = "replaced, expired or evicted (eventd's counters)"
 )
 
@@ -90,7 +92,7 @@ func (v *Verdict) OK() bool {
 			return false
 		}
 	}
-	return len(v.Lost) == 0 && len(v.Foreign) == 0 && len(v.Acausal) == 0 &&
+	return len(v.Lost) == 0 && len(v.Foreign) == 0 && len(v.Acausal) == 0 && len(v.Stale) == 0 &&
 		len(v.Late) == 0 && len(v.Early) == 0 && v.QuietOK()
 }
 
@@ -111,18 +113,26 @@ func (v *Verdict) QuietOK() bool {
 
 type keyName struct{ key, name string }
 
-// Check judges a history. It is a pure function of h and cfg:
+// Check judges a history. It is a pure function of h and cfg. A
+// registration counts as a wait from its registering to the end of its
+// wait (or DELETE); an any-of wait is a wait on each of its names that
+// returns one event at most.
 //
 //  1. Every accepted signal is returned by a wait, or by the final drain,
-//     or excused: an indeterminate wait (transport error, client-cancelled,
-//     503, other 5xx) on the same key and name that started before the
-//     drain and ended after the signal started may have taken it, each
-//     such wait one signal at most (it returns one event); or eventd's
-//     replaced+expired+evicted counters cover it, one signal per unit, and
-//     a later accepted signal on the same key and name exists that could
-//     have replaced it. A signal whose sender got an error may be missing.
-//  2. A wait returns only ops signaled on its own key and name, and never
-//     before that signal began. An op is delivered once: a delivery (the
+//     or excused: a Clear on its key and name that answered cleared and
+//     ended after the signal started removed one signal; an indeterminate
+//     wait or clear (transport error, client-cancelled, 503, other 5xx; a
+//     registration whose replica forgot it, 404) on the same key and one
+//     of its names that started before the drain and ended after the
+//     signal started may have taken it, each such operation one signal at
+//     most (it returns one event); or eventd's replaced+expired+evicted
+//     counters cover it, one signal per unit, and a later accepted signal
+//     on the same key and name exists that could have replaced it. A
+//     signal whose sender got an error may be missing.
+//  2. A wait returns only ops signaled on its own key and one of its
+//     names (the one Eventcoord-Name says), never before that signal
+//     began, and a fresh wait never one whose signal ended before the
+//     wait began. An op is delivered once: a delivery (the
 //     signal's own, or the taking of the retained event, or an offer again
 //     after every recipient left without it) wakes the waiters registered
 //     at one instant, and an event is offered again only when none of
@@ -131,19 +141,22 @@ type keyName struct{ key, name string }
 //     deliveries, and the op is a duplicate. With cfg.ExcuseKilledAnswers,
 //     a duplicate whose first delivery Redis was killed during (the
 //     answer's fate unknown) is excused.
-//  3. Every wait answers within its timeout plus cfg.Slack, and a 408
-//     never comes before the timeout.
+//  3. Every wait answers within its timeout plus cfg.Slack (a
+//     registration's wait request, from its start), and a 408 never comes
+//     before the timeout.
 //  4. After the quiet period, no leftover keys in Redis and no PUBLISH.
 func Check(h *History, cfg Config) *Verdict {
 	v := &Verdict{Excused: map[string]int{}, h: h, cfg: cfg}
 	signals := map[string]*Op{}            // op id -> its signal
 	accepted := map[keyName][]*Op{}        // by key and name, in order of start
-	indeterminate := map[keyName][]*Op{}   // waits that may have taken an event unseen
+	indeterminate := map[keyName][]*Op{}   // waits and clears that may have taken an event unseen, under each of their names
+	clears := map[keyName][]*Op{}          // clears that removed an event
 	returned := map[string][]*Op{}         // op id -> the waits (and drain) that returned it
 	drainStart := time.Duration(1<<63 - 1) // the first final wait's start
 	for i := range h.Ops {
 		o := &h.Ops[i]
-		if o.Kind == Signal {
+		switch o.Kind {
+		case Signal:
 			signals[o.OpID] = o
 			if o.Outcome == OK {
 				v.Accepted++
@@ -151,15 +164,29 @@ func Check(h *History, cfg Config) *Verdict {
 				accepted[kn] = append(accepted[kn], o)
 			}
 			continue
+		case Clear:
+			kn := keyName{o.Key, o.Name}
+			if o.Outcome == OK && o.Cleared {
+				clears[kn] = append(clears[kn], o)
+			} else if o.Indeterminate() {
+				indeterminate[kn] = append(indeterminate[kn], o)
+			}
+			continue
 		}
 		if o.Final && o.Start < drainStart {
 			drainStart = o.Start
 		}
 		if o.Indeterminate() {
-			kn := keyName{o.Key, o.Name}
-			indeterminate[kn] = append(indeterminate[kn], o)
+			for _, n := range o.names() {
+				kn := keyName{o.Key, n}
+				indeterminate[kn] = append(indeterminate[kn], o)
+			}
 		}
-		if took := o.End - o.Start; took > o.Timeout+cfg.Slack {
+		from, timed := o.Start, true
+		if o.Kind == Register { // only its wait request has a timeout
+			from, timed = o.WaitStart, o.WaitStart > 0
+		}
+		if took := o.End - from; timed && took > o.Timeout+cfg.Slack {
 			v.Late = append(v.Late, *o)
 		} else if o.Outcome == TimedOut && took < o.Timeout {
 			v.Early = append(v.Early, *o)
@@ -178,10 +205,12 @@ func Check(h *History, cfg Config) *Verdict {
 		}
 		for _, w := range waits {
 			switch {
-			case w.Key != s.Key || w.Name != s.Name:
+			case w.Key != s.Key || !w.on(s.Name) || w.Got != "" && w.Got != s.Name:
 				v.Foreign = append(v.Foreign, *w)
 			case w.End < s.Start:
 				v.Acausal = append(v.Acausal, *w)
+			case w.Fresh && s.End < w.Start:
+				v.Stale = append(v.Stale, *w)
 			}
 		}
 		if rounds := rounds(waits); len(rounds) > 1 {
@@ -201,7 +230,7 @@ func Check(h *History, cfg Config) *Verdict {
 			waits := returned[s.OpID]
 			delivered, final := false, false
 			for _, w := range waits {
-				if w.Key == s.Key && w.Name == s.Name {
+				if w.Key == s.Key && w.on(s.Name) {
 					delivered = delivered || !w.Final
 					final = final || w.Final
 				}
@@ -224,19 +253,29 @@ func Check(h *History, cfg Config) *Verdict {
 			v.Missing++
 		}
 	}
-	// Either excuse may go first; keep the order that explains more (the
-	// counters first on a tie: they say what most likely happened).
+	// The clears that removed an event go first: they surely took one.
+	// Of the other excuses either may go first; keep the order that
+	// explains more (the counters first on a tie: they say what most
+	// likely happened).
+	byClears := 0
+	for kn, ls := range missing {
+		rest := excuse(ls, clears[kn], map[*Op]bool{}, drainStart)
+		byClears += len(ls) - len(rest)
+		missing[kn] = rest
+	}
 	lost, byWaits, byCounters := explain(missing, indeterminate, drainStart, h.Counters.Total(), true)
 	if l, w, c := explain(missing, indeterminate, drainStart, h.Counters.Total(), false); len(l) < len(lost) {
 		lost, byWaits, byCounters = l, w, c
 	}
 	v.Lost = lost
+	v.Excused[ExcusedCleared] = byClears
 	v.Excused[ExcusedIndeterminate] = byWaits
 	v.Excused[ExcusedCounted] = byCounters
 
 	v.notes(accepted)
 	slices.SortFunc(v.Foreign, byStart)
 	slices.SortFunc(v.Acausal, byStart)
+	slices.SortFunc(v.Stale, byStart)
 	slices.SortFunc(v.Late, byStart)
 	slices.SortFunc(v.Early, byStart)
 	slices.SortFunc(v.Duplicates, func(a, b Duplicate) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
@@ -300,7 +339,7 @@ func (v *Verdict) notes(accepted map[keyName][]*Op) {
 		return end
 	}
 	for _, w := range v.h.Ops {
-		if w.Kind != Wait || w.Outcome != TimedOut || w.Final {
+		if w.Kind != Wait || w.Outcome != TimedOut || w.Final || len(w.AnyOf) > 0 {
 			continue
 		}
 		for _, s := range accepted[keyName{w.Key, w.Name}] {
@@ -332,14 +371,14 @@ func (v *Verdict) notes(accepted map[keyName][]*Op) {
 }
 
 // explain excuses what it can of the missing signals: by the
-// indeterminate waits (each accounts for one signal at most) and by the
-// counters' budget (each unit for one signal that a later one may have
-// replaced). countersFirst spends the budget first, on the latest
-// signals, which fewer waits can account for; otherwise the waits go
-// first and the budget goes to what they leave, earliest first. It returns
-// the signals left unexplained, in order of start, and how many each
-// excuse took.
-func explain(missing map[keyName][]Loss, waits map[keyName][]*Op, drainStart time.Duration, budget uint64, countersFirst bool) (lost []Loss, byWaits, byCounters int) {
+// indeterminate operations (each accounts for one signal at most) and by
+// the counters' budget (each unit for one signal that a later one may
+// have replaced). countersFirst spends the budget first, on the latest
+// signals, which fewer operations can account for; otherwise the
+// operations go first and the budget goes to what they leave, earliest
+// first. It returns the signals left unexplained, in order of start, and
+// how many each excuse took.
+func explain(missing map[keyName][]Loss, ops map[keyName][]*Op, drainStart time.Duration, budget uint64, countersFirst bool) (lost []Loss, byOps, byCounters int) {
 	keep := func(l Loss) bool { // spends the budget on l if it can
 		if l.Replaceable && budget > 0 {
 			budget--
@@ -348,6 +387,7 @@ func explain(missing map[keyName][]Loss, waits map[keyName][]*Op, drainStart tim
 		}
 		return false
 	}
+	used := map[*Op]bool{} // an any-of wait is under several names, but takes one event
 	left := map[keyName][]Loss{}
 	if countersFirst {
 		var all []Loss
@@ -361,17 +401,19 @@ func explain(missing map[keyName][]Loss, waits map[keyName][]*Op, drainStart tim
 				left[kn] = append(left[kn], l)
 			}
 		}
-		for kn, ls := range left {
+		for _, kn := range sortedKeyNames(left) {
+			ls := left[kn]
 			slices.Reverse(ls)
-			rest := excuseIndeterminate(ls, waits[kn], drainStart)
-			byWaits += len(ls) - len(rest)
+			rest := excuse(ls, ops[kn], used, drainStart)
+			byOps += len(ls) - len(rest)
 			lost = append(lost, rest...)
 		}
 	} else {
 		var rest []Loss
-		for kn, ls := range missing {
-			r := excuseIndeterminate(ls, waits[kn], drainStart)
-			byWaits += len(ls) - len(r)
+		for _, kn := range sortedKeyNames(missing) {
+			ls := missing[kn]
+			r := excuse(ls, ops[kn], used, drainStart)
+			byOps += len(ls) - len(r)
 			rest = append(rest, r...)
 		}
 		slices.SortFunc(rest, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
@@ -382,41 +424,52 @@ func explain(missing map[keyName][]Loss, waits map[keyName][]*Op, drainStart tim
 		}
 	}
 	slices.SortFunc(lost, func(a, b Loss) int { return cmpDur(a.Signal.Start, b.Signal.Start) })
-	return lost, byWaits, byCounters
+	return lost, byOps, byCounters
 }
 
-// excuseIndeterminate returns the missing signals (of one key and name,
-// in order of start) that the indeterminate waits on that key and name
-// cannot account for. A wait may have taken a signal if it started before
-// the drain and ended after the signal started; it returns one event, so
-// it accounts for one signal at most. The sets of waits that may have
-// taken each signal are nested (the later a signal starts, the fewer), so
-// matching the latest signals first finds the largest matching; and it
-// leaves the earliest unmatched, which are the ones a later signal may
-// have replaced.
-func excuseIndeterminate(missing []Loss, waits []*Op, drainStart time.Duration) []Loss {
-	var ends []time.Duration
-	for _, w := range waits {
-		if w.Start < drainStart {
-			ends = append(ends, w.End)
-		}
-	}
-	slices.SortFunc(ends, func(a, b time.Duration) int { return cmpDur(b, a) }) // latest end first
+// excuse returns the missing signals (of one key and name, in order of
+// start) that the operations ops on that key and name (waits that may
+// have taken an event, clears that removed one) cannot account for, and
+// marks those it used. An operation may account for a signal if it
+// started before the drain and ended after the signal started; it takes
+// one event, so it accounts for one signal at most, under any of its
+// names. The operations that may account for each signal are nested (the
+// later a signal starts, the fewer), so matching the latest signals first
+// finds the largest matching within a name; a wait on this name only is
+// used before an any-of wait, which another name may need. It leaves the
+// earliest unmatched, which are the ones a later signal may have replaced.
+func excuse(missing []Loss, ops []*Op, used map[*Op]bool, drainStart time.Duration) []Loss {
 	var left []Loss
-	free, j := 0, 0
 	for i := len(missing) - 1; i >= 0; i-- {
 		s := missing[i].Signal
-		for ; j < len(ends) && ends[j] > s.Start; j++ {
-			free++
+		var pick *Op
+		for _, o := range ops {
+			if used[o] || o.Start >= drainStart || o.End <= s.Start {
+				continue
+			}
+			if pick == nil || len(pick.AnyOf) > 0 && len(o.AnyOf) == 0 {
+				pick = o
+			}
 		}
-		if free > 0 {
-			free--
+		if pick == nil {
+			left = append(left, missing[i])
 			continue
 		}
-		left = append(left, missing[i])
+		used[pick] = true
 	}
 	slices.Reverse(left)
 	return left
+}
+
+// sortedKeyNames returns m's keys in order, so that the matching is the
+// same on every run.
+func sortedKeyNames[V any](m map[keyName]V) []keyName {
+	kns := make([]keyName, 0, len(m))
+	for kn := range m {
+		kns = append(kns, kn)
+	}
+	slices.SortFunc(kns, func(a, b keyName) int { return strings.Compare(a.key+"\x00"+a.name, b.key+"\x00"+b.name) })
+	return kns
 }
 
 func derefs(ops []*Op) []Op {
@@ -475,7 +528,7 @@ func (v *Verdict) Summary() string {
 	fmt.Fprintf(&b, "  delivered:                 %7d\n", v.Delivered)
 	fmt.Fprintf(&b, "  finally retained:          %7d\n", v.FinallyRetained)
 	fmt.Fprintf(&b, "  missing:                   %7d\n", v.Missing)
-	for _, k := range []string{ExcusedIndeterminate, ExcusedCounted} {
+	for _, k := range []string{ExcusedCleared, ExcusedIndeterminate, ExcusedCounted} {
 		fmt.Fprintf(&b, "    excused, %s: %d\n", k, v.Excused[k])
 	}
 	replaceable := 0
@@ -495,11 +548,11 @@ func (v *Verdict) Summary() string {
 			excused++
 		}
 	}
-	fmt.Fprintf(&b, "duplicates: %d (%d with Redis killed during the first delivery, %d excused), foreign: %d, acausal: %d, late waits: %d (slack %v), early 408s: %d\n",
-		len(v.Duplicates), killed, excused, len(v.Foreign), len(v.Acausal), len(v.Late), v.cfg.Slack, len(v.Early))
+	fmt.Fprintf(&b, "duplicates: %d (%d with Redis killed during the first delivery, %d excused), foreign: %d, acausal: %d, stale (fresh): %d, late waits: %d (slack %v), early 408s: %d\n",
+		len(v.Duplicates), killed, excused, len(v.Foreign), len(v.Acausal), len(v.Stale), len(v.Late), v.cfg.Slack, len(v.Early))
 	fmt.Fprintf(&b, "notes (suspect, not failures): stranded waits (S1): %d, Seq going back (S6): %d\n", len(v.Stranded), len(v.SeqBack))
 	q := h.Quiet
-	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d", q.IdleFor, q.Publishes)
+	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d; leftovers looked at %v later", q.IdleFor, q.Publishes, q.Extra.Round(time.Millisecond))
 	for _, p := range sortedKeys(q.Leftover) {
 		fmt.Fprintf(&b, "; %s: %d keys", p, q.Leftover[p])
 	}
@@ -513,6 +566,12 @@ func (v *Verdict) Summary() string {
 	}
 	if q.Err != "" {
 		fmt.Fprintf(&b, "  reading Redis failed: %s\n", q.Err)
+	}
+	for i, s := range q.Lingered {
+		if i == maxListed {
+			break
+		}
+		fmt.Fprintf(&b, "  lingered %s\n", s)
 	}
 	for i, s := range q.Samples {
 		if i == maxListed {
@@ -564,6 +623,7 @@ func (v *Verdict) Summary() string {
 	}
 	list("FOREIGN", v.Foreign)
 	list("ACAUSAL", v.Acausal)
+	list("STALE", v.Stale)
 	list("LATE", v.Late)
 	list("EARLY", v.Early)
 	pairs := func(title, why string, ps []Pair) {
@@ -587,7 +647,8 @@ func (v *Verdict) context(b *strings.Builder, s Op) {
 	const before, afterWaits = 100 * time.Millisecond, 4
 	var near []Op
 	for _, o := range v.h.Ops {
-		if o.Key == s.Key && o.Name == s.Name && o != s && o.End >= s.Start-before {
+		same := o.Kind == s.Kind && o.OpID == s.OpID && o.Start == s.Start
+		if o.Key == s.Key && o.on(s.Name) && !same && o.End >= s.Start-before {
 			near = append(near, o)
 		}
 	}

@@ -266,3 +266,71 @@ func TestCheckNotesStrandedWaitsAndSeqGoingBack(t *testing.T) {
 	v = check(s("s1", 0, 5), with(s("s2", 5, 3), func(o *Op) { o.End = 20 * ms }), final("s2", 5000))
 	assert.Empty(t, v.SeqBack, "concurrent signals may take their Seqs in any order")
 }
+
+func TestCheckAnyOfAndFreshWaits(t *testing.T) {
+	anyOf := func(id string, start, end int, got string) Op {
+		return with(wait(id, start, end), func(o *Op) { o.AnyOf, o.Got = []string{"b"}, got })
+	}
+	onB := func(o Op) Op { return with(o, func(o *Op) { o.Name = "b" }) }
+	v := check(onB(sig("s1", 100, 110)), anyOf("s1", 50, 120, "b"))
+	assert.True(t, v.OK(), "an event of another of its names: %s", v.Summary())
+	assert.Equal(t, 1, v.Delivered)
+	v = check(onB(sig("s1", 100, 110)), anyOf("s1", 50, 120, "a"))
+	assert.Len(t, v.Foreign, 1, "Eventcoord-Name names another name than the event's")
+	v = check(with(sig("s1", 100, 110), func(o *Op) { o.Name = "c" }), anyOf("s1", 50, 120, ""))
+	assert.Len(t, v.Foreign, 1, "an event of none of its names")
+
+	// An indeterminate any-of wait takes one event, whichever name.
+	cut := with(anyOf("", 0, 500, ""), func(o *Op) { o.Outcome = Transport })
+	v = check(cut, sig("s1", 100, 110), onB(sig("s2", 200, 210)))
+	require.Len(t, v.Lost, 1, v.Summary())
+	assert.Equal(t, 1, v.Excused[ExcusedIndeterminate])
+	// A wait on that name only goes first, leaving the any-of wait to the
+	// other name.
+	v = check(cut, with(wait("", 0, 500), func(o *Op) { o.Outcome = Transport }), sig("s1", 100, 110), onB(sig("s2", 200, 210)))
+	assert.True(t, v.OK(), v.Summary())
+
+	fresh := func(id string, start, end int) Op { return with(wait(id, start, end), func(o *Op) { o.Fresh = true }) }
+	v = check(sig("s1", 100, 110), fresh("s1", 200, 210))
+	require.Len(t, v.Stale, 1, "a fresh wait returned an event signaled before it began")
+	assert.False(t, v.OK())
+	assert.Contains(t, v.Summary(), "STALE")
+	v = check(sig("s1", 100, 210), fresh("s1", 200, 220))
+	assert.True(t, v.OK(), "a signal in progress when the fresh wait began: %s", v.Summary())
+}
+
+func TestCheckClears(t *testing.T) {
+	clear := func(start, end int, cleared bool) Op {
+		return Op{Kind: Clear, Key: "k1", Name: "a", Start: time.Duration(start) * ms, End: time.Duration(end) * ms, Outcome: OK, Status: 200, Cleared: cleared}
+	}
+	v := check(sig("s1", 100, 110), clear(200, 210, true))
+	assert.True(t, v.OK(), v.Summary())
+	assert.Equal(t, 1, v.Excused[ExcusedCleared])
+	v = check(sig("s1", 100, 110), sig("s2", 120, 130), clear(200, 210, true))
+	require.Len(t, v.Lost, 1, "a clear removes one event: %s", v.Summary())
+	v = check(sig("s1", 100, 110), clear(200, 210, false))
+	assert.Len(t, v.Lost, 1, "a clear that found nothing excuses nothing")
+	v = check(clear(50, 90, true), sig("s1", 100, 110))
+	assert.Len(t, v.Lost, 1, "a clear that ended before the signal began")
+	v = check(sig("s1", 100, 110), with(clear(200, 210, false), func(o *Op) { o.Outcome, o.Status = Unavailable, 503 }))
+	assert.True(t, v.OK(), "a clear whose answer was lost may have removed it: %s", v.Summary())
+}
+
+func TestCheckRegistrations(t *testing.T) {
+	reg := func(id string, start, waitStart, end int) Op {
+		return with(wait(id, start, end), func(o *Op) { o.Kind, o.WaitStart = Register, time.Duration(waitStart)*ms })
+	}
+	v := check(sig("s1", 100, 110), reg("s1", 50, 150, 160))
+	assert.True(t, v.OK(), "registered before the signal, waited on after it: %s", v.Summary())
+	v = check(with(reg("", 0, 2000, 2500), func(o *Op) { o.Outcome, o.Status = TimedOut, 408 }))
+	assert.Len(t, v.Early, 1, "the timeout runs from the wait request")
+	v = check(with(reg("", 0, 2000, 3500), func(o *Op) { o.Outcome, o.Status = TimedOut, 408 }))
+	assert.True(t, v.OK(), "a registration held long before its wait is not late: %s", v.Summary())
+
+	// Its replica died holding it (404 on its wait): it may have taken the
+	// event. A cancelled one took nothing.
+	v = check(sig("s1", 100, 110), with(reg("", 50, 150, 160), func(o *Op) { o.Outcome, o.Status = OtherStatus, 404 }))
+	assert.True(t, v.OK(), v.Summary())
+	v = check(sig("s1", 100, 110), with(reg("", 50, 0, 160), func(o *Op) { o.Outcome = Withdrawn }))
+	assert.Len(t, v.Lost, 1, "a withdrawn registration gave its event back")
+}

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,14 @@ var (
 
 // Client behaviour.
 const (
-	signalShare   = 0.35                   // of operations that are signals
+	signalShare   = 0.32                   // of operations that are signals
+	clearShare    = 0.04                   // ... clears
+	registerShare = 0.14                   // ... registrations; the rest are waits
+	anyOfShare    = 0.25                   // of waits and registrations that wait on two or three names
+	freshShare    = 0.2                    // ... that ask for fresh events only
+	actShare      = 0.6                    // of registrations after which the client signals one of their names
+	withdrawShare = 0.2                    // ... that the client cancels (DELETE) instead of waiting on
+	registerLease = 3 * time.Second        // the leaseMs of a registration: what a client that vanished costs
 	cancelShare   = 0.15                   // of waits the client abandons mid-wait
 	shortWaitMin  = 50 * time.Millisecond  // half the waits are short ...
 	shortWaitMax  = 300 * time.Millisecond //
@@ -67,19 +73,37 @@ func (d *driver) client(ctx context.Context, id int, rng *rand.Rand, stop time.D
 	var ops []Op
 	for n := 0; n < maxOpsClient && ctx.Err() == nil && d.now() < stop; n++ {
 		replica, key, name := rng.IntN(len(d.urls)), keys[rng.IntN(len(keys))], names[rng.IntN(len(names))]
-		if rng.Float64() < signalShare {
-			ops = append(ops, d.signal(id, replica, key, name, fmt.Sprintf("c%d-%d", id, n)))
-		} else {
-			timeout := shortWaitMin + time.Duration(rng.Int64N(int64(shortWaitMax-shortWaitMin)))
-			if rng.IntN(2) == 0 {
-				timeout = shortWaitMax + time.Duration(rng.Int64N(int64(longWaitMax-shortWaitMax)))
+		opID := fmt.Sprintf("c%d-%d", id, n)
+		switch p := rng.Float64(); {
+		case p < signalShare:
+			ops = append(ops, d.signal(id, replica, key, name, opID))
+		case p < signalShare+clearShare:
+			ops = append(ops, d.clear(id, replica, key, name))
+		default:
+			o := Op{Client: id, Replica: replica, Key: key, Name: name, Timeout: waitTimeout(rng)}
+			if rng.Float64() < anyOfShare {
+				for _, i := range rng.Perm(len(names))[:1+rng.IntN(2)] {
+					if names[i] != name {
+						o.AnyOf = append(o.AnyOf, names[i])
+					}
+				}
 			}
-			timeout = timeout.Truncate(time.Millisecond) // what timeoutMs can say
+			o.Fresh = rng.Float64() < freshShare
+			if p < signalShare+clearShare+registerShare {
+				var act string // the name the client signals once registered
+				if rng.Float64() < actShare {
+					all := o.names()
+					act = all[rng.IntN(len(all))]
+				}
+				ops = append(ops, d.register(o, act, opID+"a", rng.Float64() < withdrawShare)...)
+				break
+			}
 			var leave time.Duration
 			if rng.Float64() < cancelShare {
-				leave = time.Duration(rng.Int64N(int64(timeout)))
+				leave = time.Duration(rng.Int64N(int64(o.Timeout)))
 			}
-			ops = append(ops, d.wait(id, replica, key, name, timeout, leave))
+			o.Kind = Wait
+			ops = append(ops, d.waitOp(o, leave))
 		}
 		pause := time.Duration(rng.Int64N(int64(maxPause)))
 		if o := ops[len(ops)-1]; o.Outcome != OK && o.Outcome != TimedOut && o.Outcome != Cancelled {
@@ -88,6 +112,15 @@ func (d *driver) client(ctx context.Context, id int, rng *rand.Rand, stop time.D
 		time.Sleep(pause) // pacing of the load
 	}
 	return ops
+}
+
+// waitTimeout draws a wait's timeout: half short, half long.
+func waitTimeout(rng *rand.Rand) time.Duration {
+	timeout := shortWaitMin + time.Duration(rng.Int64N(int64(shortWaitMax-shortWaitMin)))
+	if rng.IntN(2) == 0 {
+		timeout = shortWaitMax + time.Duration(rng.Int64N(int64(longWaitMax-shortWaitMax)))
+	}
+	return timeout.Truncate(time.Millisecond) // what timeoutMs can say
 }
 
 // signal sends POST /v1/events/{name} with data {"op": opID}.
@@ -105,7 +138,7 @@ func (d *driver) signal(client, replica int, key, name, opID string) Op {
 		} `json:"data"`
 	}
 	o.Start = d.now()
-	status, raw, err := d.post(ctx, replica, key, "/v1/events/"+url.PathEscape(name), body)
+	status, raw, _, err := d.do(ctx, http.MethodPost, replica, key, "/v1/events/"+url.PathEscape(name), body)
 	o.End = d.now()
 	d.outcome(&o, ctx, status, raw, err)
 	if o.Outcome == OK {
@@ -117,12 +150,47 @@ func (d *driver) signal(client, replica int, key, name, opID string) Op {
 	return o
 }
 
-// wait sends POST /v1/events/{name}/wait with timeoutMs timeout; if leave
-// is not zero, the client disconnects after leave.
-func (d *driver) wait(client, replica int, key, name string, timeout, leave time.Duration) Op {
-	return d.waitOp(Op{Kind: Wait, Client: client, Replica: replica, Key: key, Name: name, Timeout: timeout}, leave)
+// clear sends DELETE /v1/events/{name}.
+func (d *driver) clear(client, replica int, key, name string) Op {
+	o := Op{Kind: Clear, Client: client, Replica: replica, Key: key, Name: name}
+	ctx, cancel := context.WithTimeout(context.Background(), signalLimit)
+	defer cancel()
+	o.Start = d.now()
+	status, raw, _, err := d.do(ctx, http.MethodDelete, replica, key, "/v1/events/"+url.PathEscape(name), "")
+	o.End = d.now()
+	d.outcome(&o, ctx, status, raw, err)
+	if o.Outcome == OK {
+		var res struct {
+			Data struct {
+				Cleared *bool `json:"cleared"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil || res.Data.Cleared == nil {
+			o.Outcome, o.Err = Transport, fmt.Sprintf("bad clear answer %q: %v", raw, err)
+		} else {
+			o.Cleared = *res.Data.Cleared
+		}
+	}
+	return o
 }
 
+// waitBody is the body of a wait on o's names.
+func waitBody(o Op) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"timeoutMs":%d`, o.Timeout.Milliseconds())
+	if len(o.AnyOf) > 0 {
+		js, _ := json.Marshal(o.AnyOf)
+		fmt.Fprintf(&b, `,"anyOf":%s`, js)
+	}
+	if o.Fresh {
+		b.WriteString(`,"fresh":true`)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// waitOp sends POST /v1/events/{name}/wait for o (its timeout, anyOf and
+// fresh); if leave is not zero, the client disconnects after leave.
 func (d *driver) waitOp(o Op, leave time.Duration) Op {
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout+d.slack+waitOverLimit)
 	defer cancel()
@@ -132,26 +200,99 @@ func (d *driver) waitOp(o Op, leave time.Duration) Op {
 		t := time.AfterFunc(leave, func() { leaveNow(errLeft) })
 		defer t.Stop()
 	}
-	body := fmt.Sprintf(`{"timeoutMs":%d}`, o.Timeout.Milliseconds())
 	o.Start = d.now()
-	status, raw, err := d.post(ctx, o.Replica, o.Key, "/v1/events/"+url.PathEscape(o.Name)+"/wait", body)
+	status, raw, hdr, err := d.do(ctx, http.MethodPost, o.Replica, o.Key, "/v1/events/"+url.PathEscape(o.Name)+"/wait", waitBody(o))
 	o.End = d.now()
 	d.outcome(&o, ctx, status, raw, err)
-	if o.Outcome == OK {
-		var res struct {
-			Data struct {
-				Op string `json:"op"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &res); err != nil {
-			o.Err = fmt.Sprintf("bad event %q: %v", raw, err)
-		}
-		o.OpID = res.Data.Op
-		if o.OpID == "" {
-			o.Err = fmt.Sprintf("an event without an op: %q", raw)
+	d.event(&o, raw, hdr)
+	return o
+}
+
+// event reads the event a wait or registration returned: its op id, and
+// its name from Eventcoord-Name (sent to waits that asked for anyOf or
+// fresh).
+func (d *driver) event(o *Op, raw []byte, hdr http.Header) {
+	if o.Outcome != OK {
+		return
+	}
+	var res struct {
+		Data struct {
+			Op string `json:"op"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		o.Err = fmt.Sprintf("bad event %q: %v", raw, err)
+	}
+	o.OpID = res.Data.Op
+	if o.OpID == "" {
+		o.Err = fmt.Sprintf("an event without an op: %q", raw)
+	}
+	if n := hdr.Get("Eventcoord-Name"); n != "" {
+		if got, err := url.PathUnescape(n); err == nil {
+			o.Got = got
+		} else {
+			o.Got = n
 		}
 	}
-	return o
+}
+
+// register registers o (its names, fresh) with POST /v1/waiters, then, if
+// act is set, signals act with data opID (a separate operation: the action
+// the registration was made before), then cancels it (withdraw) or waits
+// on it with o's timeout, cancelling it after a 408. It returns the
+// registration's operation, and the signal's if there is one.
+func (d *driver) register(o Op, act, opID string, withdraw bool) []Op {
+	o.Kind = Register
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout+d.slack+waitOverLimit+signalLimit)
+	defer cancel()
+	req := map[string]any{"name": o.Name, "leaseMs": registerLease.Milliseconds()}
+	if len(o.AnyOf) > 0 {
+		req["anyOf"] = o.AnyOf
+	}
+	if o.Fresh {
+		req["fresh"] = true
+	}
+	body, _ := json.Marshal(req)
+	o.Start = d.now()
+	status, raw, _, err := d.do(ctx, http.MethodPost, o.Replica, o.Key, "/v1/waiters", string(body))
+	var reg struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err == nil && status == http.StatusOK {
+		if jerr := json.Unmarshal(raw, &reg); jerr != nil || reg.Data.ID == "" {
+			err = fmt.Errorf("bad registration %q: %v", raw, jerr)
+		}
+	}
+	if err != nil || status != http.StatusOK {
+		o.End = d.now()
+		d.outcome(&o, ctx, status, raw, err)
+		return []Op{o}
+	}
+	var ops []Op
+	if act != "" {
+		ops = append(ops, d.signal(o.Client, o.Replica, o.Key, act, opID))
+	}
+	path := "/v1/waiters/" + url.PathEscape(reg.Data.ID)
+	if withdraw {
+		status, raw, _, err = d.do(ctx, http.MethodDelete, o.Replica, o.Key, path, "")
+		o.End = d.now()
+		d.outcome(&o, ctx, status, raw, err)
+		if o.Outcome == OK {
+			o.Outcome = Withdrawn
+		}
+		return append(ops, o)
+	}
+	o.WaitStart = d.now()
+	status, raw, hdr, err := d.do(ctx, http.MethodPost, o.Replica, o.Key, path+"/wait", fmt.Sprintf(`{"timeoutMs":%d}`, o.Timeout.Milliseconds()))
+	o.End = d.now()
+	d.outcome(&o, ctx, status, raw, err)
+	d.event(&o, raw, hdr)
+	if o.Outcome == TimedOut { // it stays registered after a 408: cancel it (its lease would)
+		_, _, _, _ = d.do(ctx, http.MethodDelete, o.Replica, o.Key, path, "")
+	}
+	return append(ops, o)
 }
 
 // outcome sets o's outcome from an answer's status and body, or from the
@@ -183,23 +324,29 @@ func refused(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// post sends body to path on a replica with API key key, and returns the
-// answer's status and body.
-func (d *driver) post(ctx context.Context, replica int, key, path, body string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.urls[replica]+path, bytes.NewReader([]byte(body)))
-	if err != nil {
-		return 0, nil, err
+// do sends a request with body to path on a replica with API key key, and
+// returns the answer's status, body and header.
+func (d *driver) do(ctx context.Context, method string, replica int, key, path, body string) (int, []byte, http.Header, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req, err := http.NewRequestWithContext(ctx, method, d.urls[replica]+path, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("anchor-api-key", key)
 	resp, err := d.hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if err != nil {
-		return resp.StatusCode, nil, err
+		return resp.StatusCode, nil, resp.Header, err
 	}
-	return resp.StatusCode, raw, nil
+	return resp.StatusCode, raw, resp.Header, nil
 }

@@ -1,9 +1,16 @@
 // Package chaos is a Jepsen-style checker of eventcoord's Redis mode: real
-// eventd processes on one real redis-server, clients that signal and wait
-// at random, a nemesis that kills, restarts and stalls them, a recorded
-// history of every operation, and a pure function ([Check]) that judges
-// the history against the semantics of DESIGN.md (S1–S3, S6) and the
-// waits' timeouts.
+// eventd processes on one real redis-server, clients that signal, wait,
+// clear and register at random, a nemesis that kills, restarts and stalls
+// them, a recorded history of every operation, and a pure function
+// ([Check]) that judges the history against the semantics of DESIGN.md
+// (S1–S3, S6), of fresh and any-of waits, and the waits' timeouts.
+//
+// The clients' operations: signals; waits, some on two or three names
+// (anyOf), some fresh; clears (DELETE /v1/events/{name}); and
+// registrations (POST /v1/waiters with a 3 s lease, some any-of or fresh),
+// after which the client often signals one of their names itself
+// (register before acting), then waits on the registration or cancels it
+// (DELETE /v1/waiters/{id}: a held event is given back).
 //
 // The test TestChaos (chaos_test.go) runs it. It is seeded: the seed it
 // prints replays the same clients' choices and the same fault schedule
@@ -40,16 +47,23 @@
 // return was "finally retained". [Check] then requires:
 //
 //  1. Every accepted signal (200) was returned by a wait or by the drain,
-//     or is excused: an indeterminate wait on its key and name (transport
-//     error, client-cancelled, 503, 5xx) overlapped it and may have taken it
-//     with its lost answer, each such wait one signal at most since a wait
-//     returns one event; or eventd's Redis-wide counters
+//     or is excused: a Clear that answered cleared removed it (one signal
+//     each); an indeterminate wait or clear on its key and one of its names
+//     (transport error, client-cancelled, 503, 5xx; a registration whose
+//     replica forgot it, 404, as it may have died holding the event)
+//     overlapped it and may have taken it with its lost answer, each such
+//     operation one signal at most since a wait returns one event, whatever
+//     its names; or eventd's Redis-wide counters
 //     eventcoord_signal_outcomes_total{outcome="replaced"|"expired"|"evicted"}
 //     add up to at least the number of such losses, and each has a later
 //     accepted signal on its key and name. A signal whose sender got an
 //     error may be missing; nothing else may.
-//  2. No wait returns an op of another key or name, or one whose signal had
-//     not started when the wait ended. An op is delivered once: a delivery
+//  2. No wait returns an op of another key or of none of its names (nor one
+//     of another name than its Eventcoord-Name header says), one whose
+//     signal had not started when the wait ended, or, for a fresh wait, one
+//     whose signal ended before the wait began (stale). A registration is a
+//     wait from its registering to its wait's answer. An op is delivered
+//     once: a delivery
 //     (the signal's own, the taking of the retained event, or an offer again
 //     after every recipient left without it) wakes the waiters registered
 //     at one instant, and an event is offered again only if none of them
@@ -61,12 +75,15 @@
 //     first delivery Redis was killed during is marked so: a protocol that
 //     takes an answer of unknown fate as given delivers twice rather than
 //     lose; -chaos.excuse-killed-answers accepts exactly those.
-//  3. Every wait ends within its timeout plus the slack; a 408 never comes
-//     before the timeout.
+//  3. Every wait ends within its timeout plus the slack (a registration's
+//     wait request, from its start); a 408 never comes before the timeout.
 //  4. After the quiet period, SCAN finds no keys eventcoord:w:*
-//     (registrations), eventcoord:fl:* (in-flight deliveries) or
-//     eventcoord:pend:* (the older protocol's in-flight records), and
-//     Redis ran no PUBLISH over its last two seconds.
+//     (registrations), eventcoord:fl:* (deliveries in flight or held),
+//     eventcoord:g:* (any-of waits' claims) or eventcoord:pend:* (the older
+//     protocol's in-flight records), and Redis ran no PUBLISH over its last
+//     two seconds. What a killed replica left expires with its lease
+//     (30 s), so leftovers are looked at again for up to 35 s more before
+//     they are judged; the summary says how long they took.
 //
 // It also notes, without failing, what it suspects but cannot prove from
 // the clients' side: a 408 wait that must have been registered when a

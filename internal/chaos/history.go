@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,16 +13,23 @@ type Kind uint8
 
 // The kinds of operation.
 const (
-	Signal Kind = iota // POST /v1/events/{name}
-	Wait               // POST /v1/events/{name}/wait
+	Signal   Kind = iota // POST /v1/events/{name}
+	Wait                 // POST /v1/events/{name}/wait, with anyOf and fresh
+	Clear                // DELETE /v1/events/{name}
+	Register             // POST /v1/waiters, then POST /v1/waiters/{id}/wait or DELETE /v1/waiters/{id}
 )
 
+var kindNames = [...]string{"signal", "wait", "clear", "register"}
+
 func (k Kind) String() string {
-	if k == Signal {
-		return "signal"
+	if int(k) < len(kindNames) {
+		return kindNames[k]
 	}
-	return "wait"
+	return fmt.Sprintf("Kind(%d)", k)
 }
+
+// waits reports whether the kind returns events: a wait or a registration.
+func (k Kind) waits() bool { return k == Wait || k == Register }
 
 // Outcome is how an operation ended, as its client saw it.
 type Outcome uint8
@@ -34,9 +43,10 @@ const (
 	Transport                  // no HTTP answer: connection reset, bad body, client deadline
 	Cancelled                  // the client gave up on purpose (a disconnect mid-wait)
 	Refused                    // the connection was refused: the request never reached a server
+	Withdrawn                  // a registration cancelled by DELETE before it returned an event
 )
 
-var outcomeNames = [...]string{"ok", "408", "503", "other status", "transport error", "client-cancelled", "refused"}
+var outcomeNames = [...]string{"ok", "408", "503", "other status", "transport error", "client-cancelled", "refused", "withdrawn"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -74,38 +84,72 @@ type Op struct {
 	// final drain's waits, which ask what is still retained at the end.
 	Timeout time.Duration
 	Final   bool
+
+	// Of a wait or a registration: its other names (anyOf), whether it
+	// asked for fresh events only, and the name of the event it returned
+	// (Eventcoord-Name).
+	AnyOf []string `json:",omitempty"`
+	Fresh bool     `json:",omitempty"`
+	Got   string   `json:",omitempty"`
+	// Of a registration: when its wait request started (Start is when it
+	// registered), and whether it was cancelled (DELETE) at once instead.
+	WaitStart time.Duration `json:",omitempty"`
+
+	// Of a Clear answered 200: whether an event was retained and removed.
+	Cleared bool `json:",omitempty"`
 }
 
-// Indeterminate reports whether a wait's outcome leaves open whether it
-// took an event: the event may have been handed to the request and lost
-// with its answer. A refused connection is determinate: nothing was sent.
+// names returns the names an operation is on: its name and its anyOf.
+func (o Op) names() []string { return append([]string{o.Name}, o.AnyOf...) }
+
+// on reports whether name is one of the operation's names.
+func (o Op) on(name string) bool { return o.Name == name || slices.Contains(o.AnyOf, name) }
+
+// Indeterminate reports whether a wait's, registration's or clear's
+// outcome leaves open whether it took (or removed) an event: the event may
+// have been handed to the request and lost with its answer. A refused
+// connection is determinate: nothing was sent. A registration answered
+// 404 is not: its replica died, maybe holding its event, which then counts
+// as delivered.
 func (o Op) Indeterminate() bool {
 	switch o.Outcome {
 	case Transport, Cancelled, Unavailable:
 		return true
 	case OtherStatus:
-		return o.Status >= 500
+		return o.Status >= 500 || o.Kind == Register && o.Status == http.StatusNotFound
 	}
 	return false
 }
 
 func (o Op) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%9.3fs %9.3fs] c%-2d r%d %s/%s %s", o.Start.Seconds(), o.End.Seconds(), o.Client, o.Replica, o.Key, o.Name, o.Kind)
-	if o.Kind == Wait {
+	fmt.Fprintf(&b, "[%9.3fs %9.3fs] c%-2d r%d %s/%s %s", o.Start.Seconds(), o.End.Seconds(), o.Client, o.Replica, o.Key, strings.Join(o.names(), "|"), o.Kind)
+	switch {
+	case o.Kind.waits():
 		fmt.Fprintf(&b, "(%v)", o.Timeout)
+		if o.Fresh {
+			b.WriteString(" fresh")
+		}
+		if o.Kind == Register {
+			fmt.Fprintf(&b, " waited from %.3fs", o.WaitStart.Seconds())
+		}
 		if o.Final {
 			b.WriteString(" final")
 		}
-	} else {
+	case o.Kind == Signal:
 		fmt.Fprintf(&b, " %s", o.OpID)
 	}
 	fmt.Fprintf(&b, " -> %s", o.Outcome)
 	switch {
 	case o.Kind == Signal && o.Outcome == OK:
 		fmt.Fprintf(&b, " seq=%d woken=%d retained=%v", o.Seq, o.Woken, o.Retained)
-	case o.Kind == Wait && o.Outcome == OK:
+	case o.Kind.waits() && o.Outcome == OK:
 		fmt.Fprintf(&b, " got %s", o.OpID)
+		if o.Got != "" {
+			fmt.Fprintf(&b, " of %s", o.Got)
+		}
+	case o.Kind == Clear && o.Outcome == OK:
+		fmt.Fprintf(&b, " cleared=%v", o.Cleared)
 	}
 	if o.Outcome == OtherStatus {
 		fmt.Fprintf(&b, " %d", o.Status)
@@ -158,6 +202,12 @@ type Quiet struct {
 	// holds a few of them.
 	Leftover map[string]int
 	Samples  []string
+	// Extra is how much longer than the quiet period the leftovers took to
+	// expire (at most leaseWait, then they are judged).
+	Extra time.Duration `json:",omitempty"`
+	// Lingered samples the leftovers found at the end of the quiet period,
+	// when some took longer to expire.
+	Lingered []string `json:",omitempty"`
 	// Keys counts every key in Redis by the first two parts of its name
 	// ("eventcoord:r"), for the record: only Leftover is judged.
 	Keys map[string]int
