@@ -103,13 +103,18 @@ func (b *Bus) settle(hs ...handoff) {
 // again puts the Registration's waiter w, which a delivery took but could
 // not hand its event, back among the pending waiters under a new ID, to be
 // registered again by the janitor; a Registration that left meanwhile
-// stays gone. b.mu must be held.
+// stays gone, and one whose Bus closed gets ErrClosed. b.mu must be held.
 func (b *Bus) again(w *waiter) {
 	r := w.reg
 	if r.state == regLeft {
 		return
 	}
 	r.state = regWaiting
+	if b.closed {
+		w.err = eventcoord.ErrClosed
+		close(w.ready)
+		return
+	}
 	b.pend(w)
 	b.retry = append(b.retry, w)
 	close(r.moved) // a Wait whose context ended waits for the answer: it may leave now

@@ -364,3 +364,59 @@ func waitAnyThroughRestart(ctx context.Context, b *Bus, name string, opts ...eve
 		}
 	}
 }
+
+func TestLeasesOfLiveProcessesAreRenewed(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newBus(t, srv, withLease(3*time.Second)), newBus(t, srv)
+	r, err := a.Scope("s").Register(testCtx(t), "held")
+	require.NoError(t, err)
+	_, err = b.Scope("s").Signal(testCtx(t), "held", eventcoord.Data{})
+	require.NoError(t, err)
+	<-r.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Scope("s").Wait(ctx, "x", eventcoord.Or("y"))
+		done <- err
+	}()
+	awaitRegistered(t, srv, "s", "y", 1)
+	rdb := srv.Client()
+	held, err := rdb.Keys(context.Background(), DefaultPrefix+":fl:*").Result()
+	require.NoError(t, err)
+	require.Len(t, held, 1, "the held delivery")
+	keys := append(held, DefaultPrefix+":w:"+a.key("s", "x"), DefaultPrefix+":w:"+a.key("s", "y"))
+	// The scope's indexes live longer than a lease from the start, and
+	// renewals keep them at least that long.
+	indexes := []string{DefaultPrefix + ":n:" + scopeKey("s"), DefaultPrefix + ":ws:" + scopeKey("s")}
+
+	// Each key's TTL goes up twice: renewed, so it outlives the lease.
+	last, ups := map[string]time.Duration{}, map[string]int{}
+	require.Eventually(t, func() bool {
+		for _, k := range indexes {
+			ttl, err := rdb.PTTL(context.Background(), k).Result()
+			require.NoError(t, err)
+			require.Greater(t, ttl, time.Second, k)
+		}
+		for _, k := range keys {
+			ttl, err := rdb.PTTL(context.Background(), k).Result()
+			require.NoError(t, err)
+			require.Positive(t, ttl, "%s expired", k)
+			if ttl > last[k]+100*time.Millisecond && last[k] != 0 {
+				ups[k]++
+			}
+			last[k] = ttl
+		}
+		for _, k := range keys {
+			if ups[k] < 2 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "renewals seen: %v", ups)
+	_, err = r.Wait(testCtx(t))
+	require.NoError(t, err, "the held event, after the lease")
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	awaitNoKeys(t, srv, "fl:*", "w:*", "g:*")
+}

@@ -225,29 +225,35 @@ func (b *Bus) registerAgain(ctx context.Context, g []*waiter) bool {
 // renew extends the leases of the registrations of local waiters, of
 // their scopes' indexes, and of the deliveries local Registrations hold.
 func (b *Bus) renew(ctx context.Context) {
+	var items [][]any // see renewScript
 	b.mu.Lock()
-	args := b.args()
 	scopes := map[string]bool{}
 	for k := range b.byKey {
-		args = append(args, "k", k)
+		items = append(items, []any{"k", k})
 	}
 	for _, w := range b.waiters {
 		if !scopes[w.sk] {
 			scopes[w.sk] = true
-			args = append(args, "s", w.sk)
+			items = append(items, []any{"s", w.sk})
 		}
 		for _, k := range w.keys() {
-			args = append(args, "w", k, w.id)
+			items = append(items, []any{"w", k, w.id})
 		}
 	}
 	for d := range b.holding {
-		args = append(args, "d", d)
+		items = append(items, []any{"d", d})
 	}
 	b.mu.Unlock()
-	if len(args) == len(b.conf) {
-		return
-	}
-	if err := renewScript.Run(ctx, b.ctl, []string{b.prefix + ":ctr"}, args...).Err(); err != nil {
-		b.warn("renewing registrations failed", err)
+	for len(items) > 0 {
+		args := b.args()
+		n := 0
+		for ; n < len(items) && len(args) < maxArgs; n++ {
+			args = append(args, items[n]...)
+		}
+		if err := renewScript.Run(ctx, b.ctl, []string{b.prefix + ":ctr"}, args...).Err(); err != nil {
+			b.warn("renewing registrations failed", err)
+			return
+		}
+		items = items[n:]
 	}
 }
