@@ -3,7 +3,6 @@ package eventcoord
 import (
 	"context"
 	"hash/maphash"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -433,109 +432,6 @@ func (sh *shard) fire(b *batch, ev Event) int {
 	return n
 }
 
-// retain keeps the fired batch b, whose size is measured, as its key's
-// retained event, as Signal does for an event nobody waits for; cur is the
-// key's retained event so far, if any. It reports whether b is retained;
-// if not, b was counted as expired (retention off), replaced or evicted.
-// It also reports whether a bound on retained events is now exceeded: the
-// caller then calls enforce once it holds no lock. Call it with sh.mu held
-// and no pending batch for b's key.
-func (sh *shard) retain(b, cur *batch, now time.Time) (retained, over bool) {
-	c := sh.c
-	if c.ttl <= 0 {
-		sh.count.expired++
-		b.discard()
-		return false, false
-	}
-	t := c.since(now)
-	if cur != nil {
-		switch {
-		case cur.expired(t):
-			sh.count.expired++
-		case cur.ev.Seq > b.ev.Seq: // b is an older event given back: keep the newer
-			sh.count.replaced++
-			return false, false
-		default:
-			sh.count.replaced++
-		}
-	}
-	if reason := c.ret.tooLarge(b.size); reason >= 0 { // evicting others would not make room
-		if cur != nil {
-			sh.unindex(cur)
-			delete(sh.names, b.key)
-			cur.discard()
-		}
-		sh.evict(reason)
-		b.discard()
-		return false, false
-	}
-	b.expires = t + min(c.ttl, math.MaxInt64-t) // t ≥ 0: no overflow
-	b.holders = 0
-	if cur != nil {
-		over = sh.reindex(cur, b)
-		cur.discard()
-	} else {
-		over = sh.index(b)
-	}
-	sh.names[b.key] = b
-	return true, over
-}
-
-// since returns the time from c's epoch to now, by the monotonic clock.
-func (c *Coordinator) since(now time.Time) time.Duration { return now.Sub(c.epoch) }
-
-// armExpiry makes sh's timer sweep expired events at time at (since the
-// epoch), unless it is pending already: it then fires no later than at,
-// since every event gets the same TTL, and the sweep re-arms it. A timer,
-// not a goroutine, so that an idle Coordinator runs nothing.
-func (sh *shard) armExpiry(at time.Duration) {
-	if sh.armed {
-		return
-	}
-	sh.armed = true
-	d := at - sh.c.since(time.Now())
-	if sh.timer == nil {
-		sh.timer = time.AfterFunc(d, sh.sweep)
-		return
-	}
-	sh.timer.Reset(d)
-}
-
-// sweep expires sh's retained events whose time has come.
-func (sh *shard) sweep() {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.armed = false
-	if sh.closed {
-		return
-	}
-	now := sh.c.since(time.Now())
-	next, more := sh.sweepList(&sh.def, now)
-	for _, l := range sh.scopes { // sweepList may delete l from sh.scopes
-		if at, ok := sh.sweepList(l, now); ok && (!more || at < next) {
-			next, more = at, true
-		}
-	}
-	if more {
-		sh.armExpiry(next)
-	}
-}
-
-// sweepList expires l's events whose time has come and returns when the
-// next one expires, if any is left.
-func (sh *shard) sweepList(l *scopeList, now time.Duration) (next time.Duration, more bool) {
-	for b := l.oldest; b != nil; b = l.oldest {
-		if !b.expired(now) {
-			return b.expires, true
-		}
-		sh.unindex(b)
-		delete(sh.names, b.key)
-		sh.count.expired++
-		b.discard()
-	}
-	return 0, false
-}
-
 // giveBack re-offers the event of batch b, which every holder cancelled
 // without returning it: to the waiters now pending on its key if there are
 // any (never to Fresh ones: the event is older than they are), else as the
@@ -585,9 +481,6 @@ func (sh *shard) close() {
 		sh.timer.Stop()
 	}
 }
-
-// expired reports whether b has expired at now (since the epoch).
-func (b *batch) expired(now time.Duration) bool { return now >= b.expires }
 
 // noCopy lets go vet report copies of a Coordinator.
 type noCopy struct{}
