@@ -80,7 +80,11 @@ func Fresh() WaitOption { return waitOptionFunc(func(s *WaitSpec) { s.Fresh = tr
 // (Event.Name says which) and consumes only that one. Every other name's
 // events are left exactly as if the wait had never been: a signal that
 // comes after the wait was served is retained or goes to other waiters,
-// and its Receipt does not count the wait. A name given twice counts once.
+// and its Receipt does not count the wait. Of the events retained when the
+// wait starts, that of the first name in the order given (the name given
+// to Wait, then Or's) is taken. A name given twice counts once. While it
+// waits, the wait counts as a waiter of each of its names (Stats.Waiters,
+// NameState.Waiters).
 func Or(names ...string) WaitOption {
 	names = slices.Clone(names)
 	return waitOptionFunc(func(s *WaitSpec) { s.Names = append(s.Names, names...) })

@@ -113,3 +113,135 @@ func ExampleEvent_copy() {
 	fmt.Println(ev.Data["n"], mine["n"])
 	// Output: 1 2
 }
+
+// Register with Fresh before the action that sends the code, so that a
+// code left over from an earlier attempt is not taken for this one's.
+func ExampleFresh() {
+	c := eventcoord.New()
+	defer c.Close()
+
+	c.Signal("mfa_code", eventcoord.Data{"code": "111111"}) // an earlier attempt's, retained
+
+	w, err := c.Register("mfa_code", eventcoord.Fresh())
+	if err != nil {
+		panic(err)
+	}
+	defer w.Cancel()
+	sendCode := func() { go c.Signal("mfa_code", eventcoord.Data{"code": "222222"}) }
+	sendCode()
+
+	ev, err := w.Wait(context.Background())
+	fmt.Println(ev.Data["code"], err)
+	// Output: 222222 <nil>
+}
+
+// Wait for the first of two answers; the other is left as it was.
+func ExampleOr() {
+	c := eventcoord.New()
+	defer c.Close()
+
+	go c.Signal("rejected", eventcoord.Data{"by": "bob"})
+
+	ev, err := c.Wait(context.Background(), "approved", eventcoord.Or("rejected"))
+	fmt.Println(ev.Name, ev.Data["by"], err)
+	// Output: rejected bob <nil>
+}
+
+// Clear removes a retained event nobody should take any more.
+func ExampleCoordinator_Clear() {
+	c := eventcoord.New()
+	defer c.Close()
+
+	c.Signal("mfa_code", eventcoord.Data{"code": "stale"})
+	cleared, _ := c.Clear("mfa_code")
+	fmt.Println("cleared:", cleared)
+
+	_, err := c.Poll("mfa_code")
+	fmt.Println(errors.Is(err, eventcoord.ErrNoEvent))
+	// Output:
+	// cleared: true
+	// true
+}
+
+// List a scope's names page by page, following Next.
+func ExampleCoordinator_List() {
+	c := eventcoord.New()
+	defer c.Close()
+	for _, name := range []string{"c", "a", "d", "b"} {
+		c.Signal(name, eventcoord.Data{})
+	}
+
+	opts := eventcoord.ListOptions{Limit: 3}
+	for {
+		page, err := c.List(opts)
+		if err != nil {
+			panic(err)
+		}
+		for _, n := range page.Names {
+			fmt.Print(n.Name, " ")
+		}
+		fmt.Println("of", page.Scope.Names)
+		if page.Next == "" {
+			break
+		}
+		opts.After = page.Next
+	}
+	// Output:
+	// a b c of 4
+	// d of 4
+}
+
+// Decode reads an event into a Go value the same way on every backend.
+func ExampleEvent_Decode() {
+	c := eventcoord.New()
+	defer c.Close()
+
+	c.Signal("payment", eventcoord.Data{"amount": 42, "currency": "EUR"})
+	ev, _ := c.Wait(context.Background(), "payment")
+
+	var p struct {
+		Amount   int    `json:"amount"`
+		Currency string `json:"currency"`
+	}
+	if err := ev.Decode(&p); err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Amount, p.Currency)
+	// Output: 42 EUR
+}
+
+// DecodeAs decodes into a type given as a type argument; numbers decoded
+// into an interface value are json.Number on every backend.
+func ExampleDecodeAs() {
+	c := eventcoord.New()
+	defer c.Close()
+
+	c.Signal("payment", eventcoord.Data{"amount": 42})
+	ev, _ := c.Wait(context.Background(), "payment")
+
+	m, err := eventcoord.DecodeAs[map[string]any](ev)
+	fmt.Printf("%v %T %v\n", m["amount"], m["amount"], err)
+	// Output: 42 json.Number <nil>
+}
+
+// DataOf turns a struct into Data, which arrives the same in-process as
+// over the wire, and DecodeAs turns it back.
+func ExampleDataOf() {
+	type order struct {
+		ID    string  `json:"id"`
+		Total float64 `json:"total"`
+	}
+	c := eventcoord.New()
+	defer c.Close()
+
+	data, err := eventcoord.DataOf(order{ID: "A-1", Total: 9.5})
+	if err != nil {
+		panic(err)
+	}
+	c.Signal("order", data)
+	ev, _ := c.Wait(context.Background(), "order")
+
+	o, err := eventcoord.DecodeAs[order](ev)
+	fmt.Printf("%+v %v\n", o, err)
+	// Output: {ID:A-1 Total:9.5} <nil>
+}
