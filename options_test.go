@@ -3,6 +3,8 @@ package eventcoord_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -213,4 +215,50 @@ func TestListOfManyNamesKeepsPagesExact(t *testing.T) {
 	for i, name := range got {
 		require.Equal(t, fmt.Sprintf("n%05d", i), name)
 	}
+}
+
+// TestOrAgainstSignalsOnAllItsNames races one signal on each name of an
+// any-of wait, round after round: exactly one event is returned and
+// counted woken, every other is retained as if nobody had waited, and the
+// S3 ledger holds.
+func TestOrAgainstSignalsOnAllItsNames(t *testing.T) { // S3 with Or, under -race
+	c := newCoordinator(t, eventcoord.WithShards(4))
+	names := []string{"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"}
+	const rounds = 200
+	for round := range rounds {
+		w := registerWith(t, c, names[0], eventcoord.Or(names[1:]...))
+		receipts := make([]eventcoord.Receipt, len(names))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, name := range names {
+			wg.Go(func() {
+				<-start
+				r, err := c.Signal(name, eventcoord.Data{"i": i})
+				assert.NoError(t, err)
+				receipts[i] = r
+			})
+		}
+		close(start)
+		wg.Wait()
+		ev := await(t, w)
+		won := slices.Index(names, ev.Name)
+		require.GreaterOrEqual(t, won, 0, "round %d: Event.Name %q", round, ev.Name)
+		for i, r := range receipts {
+			if i == won {
+				assert.Equal(t, eventcoord.Receipt{Seq: ev.Seq, Woken: 1}, r, "round %d: the signal returned", round)
+				continue
+			}
+			assert.Equal(t, eventcoord.Receipt{Seq: r.Seq, Retained: true}, r, "round %d: a signal not returned", round)
+			got, err := c.Poll(names[i])
+			require.NoError(t, err, "round %d: the event of %s is retained", round, names[i])
+			assert.Equal(t, r.Seq, got.Seq)
+		}
+		s := c.Stats()
+		require.Zero(t, s.Waiters, "round %d", round)
+		require.Zero(t, s.Names, "round %d", round)
+	}
+	s := c.Stats()
+	requireBalanced(t, s)
+	assert.Equal(t, uint64(rounds*len(names)), s.Delivered, "every event taken once: by the wait or by Poll")
+	assert.Equal(t, uint64(rounds*len(names)), s.Woken)
 }
