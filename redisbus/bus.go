@@ -159,9 +159,9 @@ func (b *Bus) Stats() eventcoord.Stats {
 // that is gone is dropped by the next signal anyway), tells Redis what its
 // Registrations returned or cancelled, and stops the bus's goroutines. A
 // Registration holding an event keeps it: its Wait returns it, and its
-// Cancel can no longer give it back. Deliveries in flight to this process are offered again by
-// the other processes. It does not close the client given to New. Close
-// is idempotent.
+// Cancel can no longer give it back. Deliveries in flight to this process
+// are offered again by the other processes. It does not close the client
+// given to New. Close is idempotent.
 func (b *Bus) Close() error {
 	b.mu.Lock()
 	if b.closed {

@@ -48,7 +48,6 @@
 //     a delivery in flight, see below) or adds the waiter's own field to
 //     P:w:K. A registration is one field per waiter: removing it is
 //     idempotent and no count can drift.
-//
 //   - Signal: the signal script takes every registration of K (deletes
 //     P:w:K) and publishes to each of their processes one message naming
 //     its waiters. PUBLISH returns how many subscribers got it: a process
@@ -56,7 +55,6 @@
 //     least one process got it, a delivery D is recorded in flight; if none
 //     did, the event is retained (latest wins, within the bounds), or
 //     counted expired with retention off.
-//
 //   - Answer: a process that receives delivery D takes the named waiters
 //     that are still pending, answers D with how many it took, and only
 //     then wakes them. The first answer of at least one counts D
@@ -67,12 +65,10 @@
 //     after D ended (it was paused past the deadline) is told so, and its
 //     waiters wait again instead of returning an event that is now
 //     someone else's.
-//
 //   - Redelivery: a delivery not answered within WithRedeliver (its
 //     process died or stalled, or the answer was lost) is offered again by
 //     any process's janitor, after one more grace second, so that answers
 //     queued behind a Redis stall run first.
-//
 //   - Leaving: a waiter whose context ends leaves the pending set at once
 //     and returns; its registration is removed in the background by the
 //     abandon script, which also leaves a tombstone (so a register script
@@ -81,13 +77,11 @@
 //     answer. A registration that outlives its waiter anyway costs one
 //     round trip when a signal finds it (the process answers none), never
 //     an event.
-//
 //   - Reconnect: after every new subscription confirmation (Redis
 //     restarted, or the connection dropped), each key's local waiters run
 //     the register step again together: they take the event retained
 //     while they were away (all of them, as one fan-out), or register
 //     again.
-//
 //   - Register: the register script runs before Register returns, so a
 //     signal accepted after it finds the registration (or the
 //     Registration took the retained event). A delivery that a
@@ -98,25 +92,25 @@
 //     ends it; one that cancels uncounts itself, and when no holder is
 //     left, every process has answered and nobody returned the event, it
 //     is given back (delivered is uncounted, the event offered again, as
-//     by a Coordinator's Cancel).
-//
+//     by a Coordinator's Cancel). A Registration whose Wait's context
+//     ends withdraws its registrations in one script, unless an offer
+//     took them: the delivery, which may still be on its way, then wins
+//     (within the bus's timeout), as a signal that returned has reached
+//     an in-process Waiter.
 //   - Fresh: the register script takes no retained event and stores the
 //     last Seq handed out (since) in the registration. An offer skips,
 //     and leaves registered, a fresh registration with since >= the
 //     event's Seq: a given-back event older than the wait. After a
 //     reconnect a fresh waiter takes only a retained event newer than
 //     since.
-//
 //   - Any-of: wait W registers under the same ID on each of its names in
 //     one script, or takes the first retained event of its names in the
 //     order given. Whatever makes a delivery naming W (an offer, or the
 //     register script taking a retained event) first claims W: SET P:g:W
 //     NX in the same script. An offer that cannot claim W drops W's
 //     registration: it is not published to and not counted in Woken.
-//
 //   - Clear: one script removes the retained event and its index entries
 //     and counts it cleared.
-//
 //   - List: the scripts that add or remove a registration or a retained
 //     event keep P:n:S; a List page reads names from it in bytewise order
 //     (ZRANGEBYLEX) and each one's state from its keys, and removes the
@@ -134,9 +128,9 @@
 //     serve W: in the script whose PUBLISH reached no subscriber, or when
 //     the delivery is offered again (every process answered none, nobody
 //     answered in time, it was given back). A delivery answered with a
-//     woken waiter keeps the claim: W is served, and W's process then
-//     removes W's registrations on every name, and the claim, in one
-//     script. A reconnecting process registers W again; the claim, held or
+//     woken waiter keeps the claim, for a lease only: W is served, and
+//     W's process then removes W's registrations on every name, and the
+//     claim, in one script. A reconnecting process registers W again; the claim, held or
 //     not, never strands it, since a delivery to a process that missed it
 //     is offered again and releases the claim first.
 //  3. The process decides: it takes a waiter out of its pending set once,
@@ -160,9 +154,9 @@
 // holder's process that dies leaves it delivered, and its record expires
 // with the lease. Clear removes a retained event and counts it, so that
 // signals = delivered + retained + expired + replaced + evicted + cleared
-// when every process is idle. Offering again is again one of those outcomes, and each
-// offer consumes the registrations it publishes to, so an event cannot
-// bounce forever among waiters that left.
+// when every process is idle. Offering again is again one of those
+// outcomes, and each offer consumes the registrations it publishes to, so
+// an event cannot bounce forever among waiters that left.
 //
 // A waiter is woken by at most one delivery: whoever takes it out of the
 // pending set (a delivery, Close, or its own context ending) decides its
