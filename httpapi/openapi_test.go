@@ -78,6 +78,16 @@ func (f failingEvents) Wait(context.Context, string, ...eventcoord.WaitOption) (
 	return eventcoord.Event{}, f.err
 }
 
+func (f failingEvents) Register(context.Context, string, ...eventcoord.WaitOption) (eventcoord.Registration, error) {
+	return nil, f.err
+}
+
+func (f failingEvents) Clear(context.Context, string) (bool, error) { return false, f.err }
+
+func (f failingEvents) List(context.Context, eventcoord.ListOptions) (eventcoord.Listing, error) {
+	return eventcoord.Listing{}, f.err
+}
+
 // openAPIChecker sends requests to a server over loopback HTTP and
 // validates each request and its answer against the document, recording
 // which operation answered which status.
@@ -376,6 +386,9 @@ func TestOpenAPIDescribesTheHandler(t *testing.T) {
 			c.run(broken.URL,
 				exchange{method: "POST", path: p + "/v1/events/e", contentType: js, body: `{"data": {}}`, status: status, requestValid: true},
 				exchange{method: "POST", path: p + "/v1/events/e/wait", contentType: js, body: `{"timeoutMs": 1000}`, status: status, requestValid: true},
+				exchange{method: "DELETE", path: p + "/v1/events/e", status: status, requestValid: true},
+				exchange{method: "GET", path: p + "/v1/events", status: status, requestValid: true},
+				exchange{method: "POST", path: p + "/v1/waiters", contentType: js, body: `{"name": "e"}`, status: status, requestValid: true},
 			)
 		}
 		c.run(broken.URL, exchange{method: "GET", path: "/healthz", status: 503, requestValid: true})
@@ -409,6 +422,8 @@ func TestOpenAPIDescribesTheHandler(t *testing.T) {
 		require.NoError(t, <-pending)
 		limited.AwaitWaiters(t, 0)
 	}
+
+	c.runEventdRoutes() // openapi_ext_test.go
 
 	// Every status the document lists for an operation was answered, and
 	// the shared 404 and 405.

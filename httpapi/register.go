@@ -91,8 +91,12 @@ func ready(reg eventcoord.Registration) bool {
 
 // acquireWaiter returns the registration of the request's {id} in scope,
 // held for the request until the caller calls h.waiters.done, or answers
-// 404 or 429 and returns nil.
+// 404, 429 or (after Drain) 503 and returns nil.
 func (h *Handler) acquireWaiter(w http.ResponseWriter, r *http.Request, scope string) *remoteWaiter {
+	if h.drain.Err() != nil { // Drain ended every registration
+		writeError(w, r, shuttingDown())
+		return nil
+	}
 	rw, busy, ok := h.waiters.acquire(scope, r.PathValue("id"))
 	switch {
 	case !ok:
@@ -211,6 +215,10 @@ func waitReady(ctx context.Context, reg eventcoord.Registration) (eventcoord.Eve
 // cancel serves DELETE /v1/waiters/{id}: the registration ends, and gives
 // back an event it holds and has not returned (S3).
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, scope string, _ eventcoord.Events) {
+	if h.drain.Err() != nil { // Drain ended every registration
+		writeError(w, r, shuttingDown())
+		return
+	}
 	rw := h.waiters.lookup(scope, r.PathValue("id"))
 	if rw == nil || !h.waiters.remove(rw, endCancelled) {
 		writeError(w, r, noWaiter())
