@@ -7,9 +7,9 @@ import (
 )
 
 // OpenAPI is the OpenAPI 3.1 document of the API the Handler serves, JSON
-// encoded: Anchor's two event operations (also under /api), eventd's
-// extra fields and statuses, /healthz, /metrics and /openapi.json, where
-// the Handler serves it. The tests check it against what the Handler
+// encoded: Anchor's two event operations and eventd's own event routes
+// (all also under /api), eventd's extra fields, headers and statuses,
+// /healthz, /metrics and /openapi.json, where the Handler serves it. The tests check it against what the Handler
 // answers. It must not be modified.
 //
 //go:embed openapi.json
