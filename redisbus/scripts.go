@@ -23,12 +23,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- extend gives key at least ms to live, never less than it has.
+-- extend gives key at least ms to live, never less than it has. It
+-- reports whether the key had no expiry: the caller just made it.
 local function extend(key, ms)
   local cur = redis.call('PTTL', key)
   if cur == -1 or (cur >= 0 and cur < ms) then
     redis.call('PEXPIRE', key, ms)
   end
+  return cur == -1
 end
 
 local function stat(field) redis.call('HINCRBY', P .. ':stat', field, 1) end
@@ -358,8 +360,9 @@ end
 local function reg_add(S, K, wid, v, now)
   local wk = P .. ':w:' .. K
   redis.call('HSET', wk, wid, v)
-  extend(wk, C.lease)
-  names_add(S, K)
+  if extend(wk, C.lease) then
+    names_add(S, K) -- K's first registration: while P:w:K lives, P:n:S lists K
+  end
   local ws = P .. ':ws:' .. S
   redis.call('ZADD', ws, now + C.lease, K .. ' ' .. wid)
   redis.call('PEXPIRE', ws, list_ms())
