@@ -62,9 +62,10 @@ const (
 // following one would send the API key and the event to wherever the
 // answer points. A redirect is returned as an *APIError.
 type Client struct {
-	base string // scheme://host[/path], no trailing slash
-	key  string
-	hc   *http.Client
+	base  string // scheme://host[/path], no trailing slash
+	key   string
+	hc    *http.Client
+	lease time.Duration // asked for each Registration; 0: the server's default
 }
 
 var _ eventcoord.Events = (*Client)(nil)
@@ -88,7 +89,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	}
 	hc := *cfg.hc // a copy: the caller's client keeps its own redirect policy
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{base: strings.TrimSuffix(u.String(), "/"), key: apiKey, hc: &hc}, nil
+	return &Client{base: strings.TrimSuffix(u.String(), "/"), key: apiKey, hc: &hc, lease: cfg.lease}, nil
 }
 
 // Events returns c: a *Client is an eventcoord.Events itself. Events is

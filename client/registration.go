@@ -49,10 +49,14 @@ func (c *Client) Register(ctx context.Context, name string, opts ...eventcoord.W
 		} `json:"data"`
 	}
 	body := struct {
-		Name  string   `json:"name"`
-		AnyOf []string `json:"anyOf,omitempty"`
-		Fresh bool     `json:"fresh,omitempty"`
-	}{name, spec.Names[1:], spec.Fresh}
+		Name    string   `json:"name"`
+		AnyOf   []string `json:"anyOf,omitempty"`
+		Fresh   bool     `json:"fresh,omitempty"`
+		LeaseMs int64    `json:"leaseMs,omitempty"`
+	}{Name: name, AnyOf: spec.Names[1:], Fresh: spec.Fresh}
+	if c.lease > 0 {
+		body.LeaseMs = max(c.lease.Milliseconds(), 1)
+	}
 	if _, err := c.do(ctx, http.MethodPost, c.base+"/v1/waiters", body, &out); err != nil {
 		return nil, wrap("register", name, err)
 	}
