@@ -160,12 +160,14 @@ type methods []struct {
 }
 
 func (ms methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	names := make([]string, len(ms))
-	for i, m := range ms {
+	for _, m := range ms {
 		if r.Method == m.method || (m.method == http.MethodGet && r.Method == http.MethodHead) {
 			m.handler.ServeHTTP(w, r)
 			return
 		}
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
 		names[i] = m.method
 	}
 	w.Header().Set("Allow", strings.Join(names, ", "))
@@ -220,24 +222,38 @@ var (
 	errWaiterGone  = errors.New("the registration left the server")
 )
 
-// waitContext returns the contexts of a wait of r that lasts timeout:
-// live ends when the client leaves, on Drain (cause errDraining) and when
-// gone ends, if it is not nil (cause errWaiterGone); ctx also ends at the
-// timeout (cause errWaitTimeout). Call cancel when the wait is over.
-func (h *Handler) waitContext(r *http.Request, timeout time.Duration, gone context.Context) (live, ctx context.Context, cancel func()) {
-	liveCtx, cancelLive := context.WithCancelCause(r.Context()) // ends when the client goes away
-	stopDrain := context.AfterFunc(h.drain, func() { cancelLive(errDraining) })
-	stopGone := func() bool { return false }
+// waitScope holds the contexts of a wait: live ends when the client
+// leaves, on Drain (cause errDraining) and when the registration waited on
+// leaves, if any (cause errWaiterGone); ctx also ends at the wait's
+// timeout (cause errWaitTimeout). Call end when the wait is over.
+type waitScope struct {
+	live, ctx     context.Context
+	cancelLive    context.CancelCauseFunc
+	cancelTimeout context.CancelFunc
+	stopDrain     func() bool
+	stopGone      func() bool // nil without a registration
+}
+
+// waitContext returns the waitScope of a wait of r that lasts timeout;
+// gone, if not nil, ends when the registration waited on leaves.
+func (h *Handler) waitContext(r *http.Request, timeout time.Duration, gone context.Context) waitScope {
+	live, cancelLive := context.WithCancelCause(r.Context()) // ends when the client goes away
+	s := waitScope{live: live, cancelLive: cancelLive}
+	s.stopDrain = context.AfterFunc(h.drain, func() { cancelLive(errDraining) })
 	if gone != nil {
-		stopGone = context.AfterFunc(gone, func() { cancelLive(errWaiterGone) })
+		s.stopGone = context.AfterFunc(gone, func() { cancelLive(errWaiterGone) })
 	}
-	ctx, cancelTimeout := context.WithTimeoutCause(liveCtx, timeout, errWaitTimeout)
-	return liveCtx, ctx, func() {
-		cancelTimeout()
-		stopGone()
-		stopDrain()
-		cancelLive(nil)
+	s.ctx, s.cancelTimeout = context.WithTimeoutCause(live, timeout, errWaitTimeout)
+	return s
+}
+
+func (s *waitScope) end() {
+	s.cancelTimeout()
+	if s.stopGone != nil {
+		s.stopGone()
 	}
+	s.stopDrain()
+	s.cancelLive(nil)
 }
 
 // waitEnded returns the outcome (for eventd_waits_total) and the answer of
@@ -275,9 +291,10 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, _ string, events 
 		writeError(w, r, apiErr)
 		return
 	}
-	live, ctx, cancel := h.waitContext(r, req.timeout, nil)
-	defer cancel()
-	ev, err := waitOrPoll(live, ctx, events, name, req)
+	ws := h.waitContext(r, req.timeout, nil)
+	defer ws.end()
+	ctx := ws.ctx
+	ev, err := waitOrPoll(ws.live, ctx, events, name, req)
 	if err == nil {
 		h.metrics.waits.WithLabelValues("event").Inc()
 		// A wait on several names, or a fresh one, is eventd's own: its

@@ -126,8 +126,9 @@ func (h *Handler) peek(w http.ResponseWriter, r *http.Request, scope string, _ e
 		return
 	}
 	defer h.waiters.done(rw)
-	_, ctx, cancel := h.waitContext(r, timeout, rw.gone)
-	defer cancel()
+	ws := h.waitContext(r, timeout, rw.gone)
+	defer ws.end()
+	ctx := ws.ctx
 	select {
 	case <-rw.reg.Done():
 	case <-ctx.Done():
@@ -167,8 +168,9 @@ func (h *Handler) waitOn(w http.ResponseWriter, r *http.Request, scope string, _
 		return
 	}
 	defer h.waiters.done(rw)
-	_, ctx, cancel := h.waitContext(r, req.timeout, rw.gone)
-	defer cancel()
+	ws := h.waitContext(r, req.timeout, rw.gone)
+	defer ws.end()
+	ctx := ws.ctx
 	leave := req.cancelOnTimeout && !req.clamped
 	var ev eventcoord.Event
 	var err error
