@@ -17,7 +17,6 @@
 //	P:g:W      the claim of any-of wait W: the delivery that serves it
 //	P:n:S      the names of scope S that hold state (registrations or a
 //	           retained event), score 0, for List's bytewise pages
-//	P:ws:S     the registrations of scope S ("K W"), by lease expiry
 //	P:r:K      the retained event of K, expiring after the retention
 //	P:ri:S, P:rz:S, P:rsn, P:rsb, P:rt
 //	           the index of retained events per scope and overall (for the bounds)

@@ -232,7 +232,7 @@ func TestListAndClearAcrossProcesses(t *testing.T) { // List, Clear, S8
 	assert.False(t, ok, "cleared once")
 	cancel()
 	require.ErrorIs(t, g.Wait(), context.Canceled)
-	awaitNoKeys(t, srv, "w:*", "ws:*", "n:"+scopeKey("t"))
+	awaitNoKeys(t, srv, "w:*", "n:"+scopeKey("t"))
 	s := a.Stats()
 	assert.Equal(t, uint64(1), s.Cleared)
 	identity(t, s)
@@ -265,7 +265,7 @@ func TestProcessKilledHoldingAnAnyOfClaim(t *testing.T) { // Or under faults
 	require.NoError(t, err)
 	assert.Equal(t, rr.Seq, ev.Seq)
 	awaitSettled(t, srv)
-	awaitNoKeys(t, srv, "w:*", "g:*", "fl:*", "ws:*", "n:*")
+	awaitNoKeys(t, srv, "w:*", "g:*", "fl:*", "n:*")
 	s := b.Stats()
 	assert.Equal(t, uint64(2), s.Delivered)
 	identity(t, s)
@@ -283,7 +283,7 @@ func TestHeldEventOfADeadProcessExpiresDelivered(t *testing.T) { // Register und
 	require.Equal(t, int64(1), rdb.Exists(context.Background(), DefaultPrefix+":fl:"+"1").Val(), "the held delivery's record")
 	kill(t, p)
 	// Nobody renews the hold: it ends with the lease, delivered.
-	awaitNoKeys(t, srv, "fl:*", "w:*", "ws:*", "n:*")
+	awaitNoKeys(t, srv, "fl:*", "w:*", "n:*")
 	_, err = b.Events().Poll(testCtx(t), "held")
 	assert.ErrorIs(t, err, eventcoord.ErrNoEvent)
 	s := b.Stats()
@@ -302,7 +302,7 @@ func TestListForgetsADeadProcessesNames(t *testing.T) { // List under faults
 		l, err = b.Events().List(testCtx(t), eventcoord.ListOptions{})
 		return err == nil && len(l.Names) == 0 && l.Scope == eventcoord.ScopeStats{}
 	}, 20*time.Second, 10*time.Millisecond, "the dead process's name outlives its lease: %+v", l)
-	awaitNoKeys(t, srv, "n:*", "ws:*")
+	awaitNoKeys(t, srv, "n:*")
 }
 
 func TestRegistrationsAndAnyOfWaitsOutliveARedisRestart(t *testing.T) {
@@ -386,9 +386,9 @@ func TestLeasesOfLiveProcessesAreRenewed(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, held, 1, "the held delivery")
 	keys := append(held, DefaultPrefix+":w:"+a.key("s", "x"), DefaultPrefix+":w:"+a.key("s", "y"))
-	// The scope's indexes live longer than a lease from the start, and
-	// renewals keep them at least that long.
-	indexes := []string{DefaultPrefix + ":n:" + scopeKey("s"), DefaultPrefix + ":ws:" + scopeKey("s")}
+	// The scope's name index lives longer than a lease from the start, and
+	// renewals keep it at least that long.
+	indexes := []string{DefaultPrefix + ":n:" + scopeKey("s")}
 
 	// Each key's TTL goes up twice: renewed, so it outlives the lease.
 	last, ups := map[string]time.Duration{}, map[string]int{}
@@ -419,4 +419,33 @@ func TestLeasesOfLiveProcessesAreRenewed(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	awaitNoKeys(t, srv, "fl:*", "w:*", "g:*")
+}
+
+func TestListCountsTheWaitersOfALargeScope(t *testing.T) { // List
+	srv := redistest.Start(t)
+	a, b := newBus(t, srv), newBus(t, srv)
+	const retained = 1200 // more names than one count script looks at
+	for i := range retained {
+		_, err := a.Scope("big").Signal(testCtx(t), fmt.Sprintf("n%04d", i), eventcoord.Data{})
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var g errgroup.Group
+	for _, name := range []string{"a", "z1", "z2"} { // before and after the retained names
+		g.Go(func() error {
+			_, err := b.Scope("big").Wait(ctx, name, eventcoord.Fresh())
+			return err
+		})
+	}
+	awaitRegistered(t, srv, "big", "z2", 1)
+	awaitRegistered(t, srv, "big", "a", 1)
+	awaitRegistered(t, srv, "big", "z1", 1)
+	l, err := a.Scope("big").List(testCtx(t), eventcoord.ListOptions{Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, []eventcoord.NameState{{Name: "a", Waiters: 1}}, l.Names)
+	assert.Equal(t, "a", l.Next)
+	assert.Equal(t, eventcoord.ScopeStats{Names: retained + 3, Waiters: 3, Retained: retained, RetainedBytes: 2 * retained}, l.Scope)
+	cancel()
+	require.ErrorIs(t, g.Wait(), context.Canceled)
 }

@@ -223,7 +223,8 @@ func (b *Bus) registerAgain(ctx context.Context, g []*waiter) bool {
 }
 
 // renew extends the leases of the registrations of local waiters, of
-// their scopes' indexes, and of the deliveries local Registrations hold.
+// their scopes' name indexes, and of the deliveries local Registrations
+// hold.
 func (b *Bus) renew(ctx context.Context) {
 	var items [][]any // see renewScript
 	b.mu.Lock()
@@ -235,9 +236,6 @@ func (b *Bus) renew(ctx context.Context) {
 		if !scopes[w.sk] {
 			scopes[w.sk] = true
 			items = append(items, []any{"s", w.sk})
-		}
-		for _, k := range w.keys() {
-			items = append(items, []any{"w", k, w.id})
 		}
 	}
 	for d := range b.holding {

@@ -15,7 +15,10 @@ import (
 // process died. A page is read in one script, so it is consistent within
 // itself; it looks at 2 × its limit + 100 names at most, so a page may
 // come short of its limit with Next set, when it met many names whose
-// registrations had expired (it removes those).
+// registrations had expired (it removes those). ScopeStats.Waiters is
+// summed over the scope's names, a thousand per script: a scope of more
+// than a thousand names costs a round trip more per thousand, and is not
+// read at one instant.
 func (s scoped) List(ctx context.Context, opts eventcoord.ListOptions) (eventcoord.Listing, error) {
 	if opts.Limit < 0 {
 		return eventcoord.Listing{}, eventcoord.ErrBadListLimit
@@ -37,18 +40,29 @@ func (s scoped) List(ctx context.Context, opts eventcoord.ListOptions) (eventcoo
 	if err != nil {
 		return eventcoord.Listing{}, b.unavailable(ctx, "list", err)
 	}
-	l, err := parseListing(res)
+	l, cursor, err := parseListing(res)
 	if err != nil {
 		return eventcoord.Listing{}, fmt.Errorf("redisbus: list: %w", err)
+	}
+	for cursor != "" {
+		res, err := countScript.Run(rctx, b.rdb, []string{b.prefix + ":n:" + sk}, b.args(sk, cursor)...).Slice()
+		if err != nil {
+			return eventcoord.Listing{}, b.unavailable(ctx, "list", err)
+		}
+		n, ok := res[1].(int64)
+		if cursor, _ = res[0].(string); !ok || len(res) != 2 {
+			return eventcoord.Listing{}, fmt.Errorf("redisbus: list: malformed count %v", res)
+		}
+		l.Scope.Waiters += int(n)
 	}
 	return l, nil
 }
 
-// parseListing reads the list script's answer.
-func parseListing(res []any) (eventcoord.Listing, error) {
-	var l eventcoord.Listing
-	if len(res) < 5 || (len(res)-5)%5 != 0 {
-		return l, fmt.Errorf("malformed answer of %d values", len(res))
+// parseListing reads the list script's answer: the page, and the cursor
+// of the count of the scope's registrations ("" when it is done).
+func parseListing(res []any) (l eventcoord.Listing, cursor string, err error) {
+	if len(res) < 6 || (len(res)-6)%5 != 0 {
+		return l, "", fmt.Errorf("malformed answer of %d values", len(res))
 	}
 	ints := make([]int64, len(res))
 	for i, v := range res {
@@ -56,18 +70,19 @@ func parseListing(res []any) (eventcoord.Listing, error) {
 		case int64:
 			ints[i] = v
 		case string:
-			if i%5 != 0 { // names and the cursor stay strings
+			if i != 0 && i != 2 && (i < 6 || (i-6)%5 != 0) { // names and cursors stay strings
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil {
-					return l, fmt.Errorf("malformed number %q", v)
+					return l, "", fmt.Errorf("malformed number %q", v)
 				}
 				ints[i] = n
 			}
 		}
 	}
 	l.Next, _ = res[0].(string)
-	l.Scope = eventcoord.ScopeStats{Names: int(ints[1]), Waiters: int(ints[2]), Retained: int(ints[3]), RetainedBytes: ints[4]}
-	for i := 5; i < len(res); i += 5 {
+	cursor, _ = res[2].(string)
+	l.Scope = eventcoord.ScopeStats{Names: int(ints[1]), Waiters: int(ints[3]), Retained: int(ints[4]), RetainedBytes: ints[5]}
+	for i := 6; i < len(res); i += 5 {
 		name, _ := res[i].(string)
 		n := eventcoord.NameState{Name: name, Waiters: int(ints[i+1])}
 		if ints[i+2] > 0 {
@@ -75,5 +90,5 @@ func parseListing(res []any) (eventcoord.Listing, error) {
 		}
 		l.Names = append(l.Names, n)
 	}
-	return l, nil
+	return l, cursor, nil
 }

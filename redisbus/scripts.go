@@ -41,19 +41,11 @@ local function scope_of(K) local n = string.match(K, '^(%d+):') return string.su
 local function seq_of(rec) return tonumber(string.match(rec, '^(%d+)\n')) end
 local function keep_ms() return C.ttl + 600000 + C.redeliver * 2 end
 local function name_of(S, K) return string.sub(K, #S + 2) end
--- The scope's name and registration indexes outlive what they list:
--- registrations (a lease) and retained events (the retention index). Every
--- script that adds to them sets this, which is never less than what the
--- renewals extend them to, so it can be set without looking.
+-- The scope's name index outlives what it lists: registrations (a lease)
+-- and retained events (the retention index). Every script that adds to it
+-- sets this, which is never less than what the renewals extend it to, so
+-- it can be set without looking.
 local function list_ms() return math.max(index_ms(), C.lease) end
-
--- zrem removes members from sorted set z, in chunks (unpack's stack is
--- bounded).
-local function zrem(z, members)
-  for i = 1, #members, 1000 do
-    redis.call('ZREM', z, unpack(members, i, math.min(i + 999, #members)))
-  end
-end
 
 -- P:n:S lists the names of scope S that hold state, for List.
 local function names_add(S, K)
@@ -252,7 +244,7 @@ local function offer(S, K, rec, seq, giveback)
   if #fields == 0 then
     return {seq, 0, retain(S, K, rec, seq, giveback, now)}
   end
-  local procs, order, claims, taken, keep = {}, {}, {}, {}, nil
+  local procs, order, claims, keep = {}, {}, {}, nil
   local d = nil
   for i = 1, #fields, 2 do
     local wid, v = fields[i], fields[i + 1]
@@ -261,11 +253,11 @@ local function offer(S, K, rec, seq, giveback)
     if sp then
       proc, opt = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
     end
-    local take, stay = true, false
+    local take = true
     if opt then
       local since = tonumber(string.match(opt, 'f(%d+)'))
       if since and since >= seq then
-        take, stay = false, true -- a fresh wait that registered after rec was signaled
+        take = false -- a fresh wait that registered after rec was signaled
         keep = keep or {}
         keep[#keep + 1] = wid
         keep[#keep + 1] = v
@@ -286,16 +278,12 @@ local function offer(S, K, rec, seq, giveback)
       end
       table.insert(procs[proc], wid)
     end
-    if not stay then
-      taken[#taken + 1] = K .. ' ' .. wid -- taken or dropped: its P:ws:S entry goes
-    end
   end
   redis.call('DEL', wk)
   if keep then
     redis.call('HSET', wk, unpack(keep))
     redis.call('PEXPIRE', wk, C.lease)
   end
-  zrem(P .. ':ws:' .. S, taken)
   local reached, woken, kept = 0, 0, {}
   for _, proc in ipairs(order) do
     d = d or redis.call('HINCRBY', P .. ':ctr', 'd', 1)
@@ -355,26 +343,40 @@ local function conclude(d)
   end
 end
 
--- reg_add registers waiter wid of scope S on K with value v. P:ws:S
--- lists the registrations of the scope as "K wid", by lease expiry.
-local function reg_add(S, K, wid, v, now)
+-- count_regs sums the registrations of the next 1,000 names of scope S
+-- after cursor ("" from the first), so that counting a large scope is
+-- spread over several scripts. Returns the cursor to go on from ("" when
+-- done) and the sum.
+local function count_regs(S, cursor)
+  local lo = '-'
+  if cursor ~= '' then
+    lo = '(' .. cursor
+  end
+  local batch = redis.call('ZRANGEBYLEX', P .. ':n:' .. S, lo, '+', 'LIMIT', 0, 1000)
+  local n = 0
+  for _, name in ipairs(batch) do
+    n = n + redis.call('HLEN', P .. ':w:' .. S .. ':' .. name)
+  end
+  if #batch < 1000 then
+    return '', n
+  end
+  return batch[#batch], n
+end
+
+-- reg_add registers waiter wid of scope S on K with value v.
+local function reg_add(S, K, wid, v)
   local wk = P .. ':w:' .. K
   redis.call('HSET', wk, wid, v)
   if extend(wk, C.lease) then
     names_add(S, K) -- K's first registration: while P:w:K lives, P:n:S lists K
   end
-  local ws = P .. ':ws:' .. S
-  redis.call('ZADD', ws, now + C.lease, K .. ' ' .. wid)
-  redis.call('PEXPIRE', ws, list_ms())
 end
 
 -- reg_del removes waiter wid's registration on K, and reports whether
 -- there was one.
 local function reg_del(K, wid)
-  local S = scope_of(K)
-  redis.call('ZREM', P .. ':ws:' .. S, K .. ' ' .. wid)
   if redis.call('HDEL', P .. ':w:' .. K, wid) == 1 then
-    names_check(S, K)
+    names_check(scope_of(K), K)
     return true
   end
   return false
@@ -415,7 +417,6 @@ if #wids == 0 then
   return false
 end
 local group = nk > 1
-local now = now_ms()
 if (mode ~= 'fresh' or since) and not (group and redis.call('EXISTS', P .. ':g:' .. wids[1]) == 1) then
   for _, K in ipairs(keys) do
     local rk = P .. ':r:' .. K
@@ -431,7 +432,7 @@ if (mode ~= 'fresh' or since) and not (group and redis.call('EXISTS', P .. ':g:'
         redis.call('SET', P .. ':g:' .. wids[1], d, 'PX', keep_ms())
         claims = wids
       end
-      inflight(d, rec, 1, S, K, seq_of(rec), now, wids, claims)
+      inflight(d, rec, 1, S, K, seq_of(rec), now_ms(), wids, claims)
       return d .. '\n\n' .. rec
     end
   end
@@ -457,7 +458,7 @@ end
 for _, K in ipairs(keys) do
   local S = scope_of(K)
   for _, wid in ipairs(wids) do
-    reg_add(S, K, wid, v, now)
+    reg_add(S, K, wid, v)
   end
 end
 if mode == 'fresh' then
@@ -606,16 +607,18 @@ return 0
 `)
 
 // listScript: ARGV scope S, after ("" for the first page), limit. Returns
-// {next, names, waits, retained, retained bytes} of the scope, then for
-// each name on the page: name, registrations, Seq, signal time (Unix ns),
-// data size (the last three 0 without a retained event). Names found
-// holding nothing are removed from P:n:S; a page looks at 2 * limit + 100
-// names at most, so it may come short, with next set.
+// {next, names, count cursor, registrations counted, retained, retained
+// bytes} of the scope, then for each name on the page: name,
+// registrations, Seq, signal time (Unix ns), data size (the last three 0
+// without a retained event). Names found holding nothing are removed from
+// P:n:S; a page looks at 2 * limit + 100 names at most, so it may come
+// short, with next set. The scope's registrations are counted over its
+// first countChunk names; the count cursor, unless "", is where
+// countScript goes on.
 var listScript = redis.NewScript(prelude + `
 local S, after, limit = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2])
 local z = P .. ':n:' .. S
-local now = now_ms()
-local out = {'', 0, 0, 0, 0}
+local out = {'', 0, '', 0, 0, 0}
 local count, looked, budget = 0, 0, 2 * limit + 100
 local lo, last, done = '-', nil, false
 if after ~= '' then
@@ -651,22 +654,26 @@ end
 if not done and last and #redis.call('ZRANGEBYLEX', z, '(' .. last, '+', 'LIMIT', 0, 1) > 0 then
   out[1] = last
 end
-local ws = P .. ':ws:' .. S
-redis.call('ZREMRANGEBYSCORE', ws, '-inf', now)
 out[2] = redis.call('ZCARD', z)
-out[3] = redis.call('ZCARD', ws)
-out[4] = tonumber(redis.call('ZSCORE', P .. ':rsn', S) or '0')
-out[5] = tonumber(redis.call('ZSCORE', P .. ':rsb', S) or '0')
+out[3], out[4] = count_regs(S, '')
+out[5] = tonumber(redis.call('ZSCORE', P .. ':rsn', S) or '0')
+out[6] = tonumber(redis.call('ZSCORE', P .. ':rsb', S) or '0')
 return out
 `)
 
+// countScript: ARGV scope S, cursor. Counts the registrations of the next
+// countChunk names of S after the cursor. Returns {cursor, count}: the
+// cursor "" when the names are done.
+var countScript = redis.NewScript(prelude + `
+local c, n = count_regs(ARGV[A], ARGV[A + 1])
+return {c, n}
+`)
+
 // renewScript: ARGV items "k" K (a key with local registrations), "s" S
-// (a scope with local waits), "w" K W (a local registration), "d" D (a
-// delivery a local Registration holds), each type and its arguments in
-// turn.
+// (a scope with local waits), "d" D (a delivery a local Registration
+// holds), each type and its argument in turn.
 // Extends their leases, never shortening one.
 var renewScript = redis.NewScript(prelude + `
-local now = now_ms()
 local i = A
 while i <= #ARGV do
   local t = ARGV[i]
@@ -675,12 +682,7 @@ while i <= #ARGV do
     i = i + 2
   elseif t == 's' then
     extend(P .. ':n:' .. ARGV[i + 1], C.lease)
-    extend(P .. ':ws:' .. ARGV[i + 1], C.lease)
     i = i + 2
-  elseif t == 'w' then
-    local K = ARGV[i + 1]
-    redis.call('ZADD', P .. ':ws:' .. scope_of(K), 'XX', 'GT', now + C.lease, K .. ' ' .. ARGV[i + 2])
-    i = i + 3
   else
     extend(P .. ':fl:' .. ARGV[i + 1], C.lease)
     i = i + 2
