@@ -449,3 +449,30 @@ func TestListCountsTheWaitersOfALargeScope(t *testing.T) { // List
 	cancel()
 	require.ErrorIs(t, g.Wait(), context.Canceled)
 }
+
+func TestAPausedProcessesRegistrationRegistersAgain(t *testing.T) { // Register, S3: no duplicate
+	srv := redistest.Start(t)
+	b := newBus(t, srv, WithRedeliver(200*time.Millisecond))
+	p := startChild(t, srv, "paused", childHoldEnv+"=1")
+	require.NoError(t, p.Signal(syscall.SIGSTOP))
+	r, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "once"})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Woken)
+
+	// Unanswered, the event is offered again and retained, and taken here.
+	ev, err := b.Events().Wait(testCtx(t), "paused")
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
+
+	// Resumed, the child answers too late: its Registration must not hold
+	// the event; it registers again, and the next signal reaches it.
+	require.NoError(t, p.Signal(syscall.SIGCONT))
+	awaitRegistered(t, srv, "", "paused", 1)
+	r2, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "twice"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r2.Woken)
+	awaitSettled(t, srv) // answered, as held by the child's Registration
+	s := b.Stats()
+	assert.Equal(t, uint64(2), s.Delivered)
+	identity(t, s)
+}
