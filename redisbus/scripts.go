@@ -479,35 +479,47 @@ return false
 var ackScript = redis.NewScript(prelude + `
 local d, woken, held = ARGV[A], tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
 local fl = P .. ':fl:' .. d
-local f = redis.call('HMGET', fl, 'n', 'c', 'r')
+local f = redis.call('HMGET', fl, 'n', 'c', 'r', 'dv', 'g', 'w')
 if not f[1] or f[2] then
   return -1 -- offered again, closed or expired already: the answer is too late
 end
-if woken > 0 and redis.call('HSETNX', fl, 'dv', 1) == 1 then
+local n = tonumber(f[1]) - 1
+local returned = f[3] or woken > held
+local first = woken > 0 and not f[4]
+if first then
   stat('delivered')
   -- Its any-of waits are served: their claims need only outlive their
   -- processes' removing their other registrations, at once.
-  local g = redis.call('HGET', fl, 'g')
-  if g then
-    for wid in string.gmatch(g, '[^,]+') do
-      if redis.call('GET', P .. ':g:' .. wid) == d then
-        redis.call('PEXPIRE', P .. ':g:' .. wid, C.lease)
-      end
+  for wid in string.gmatch(f[5] or '', '[^,]+') do
+    if redis.call('GET', P .. ':g:' .. wid) == d then
+      redis.call('PEXPIRE', P .. ':g:' .. wid, C.lease)
     end
   end
 end
-local returned = f[3]
-if woken > held then
-  redis.call('HSET', fl, 'r', 1)
-  returned = true
+if n == 0 and returned then -- the common case: one process, a waiter returned it
+  redis.call('DEL', fl)
+  redis.call('ZREM', P .. ':fld', d)
+  for wid in string.gmatch(f[6] or '', '[^,]+') do
+    redis.call('DEL', P .. ':tk:' .. wid)
+  end
+  return 1
 end
+local upd = {'n', n}
+if first then
+  upd[#upd + 1], upd[#upd + 2] = 'dv', 1
+end
+if returned and not f[3] then
+  upd[#upd + 1], upd[#upd + 2] = 'r', 1
+end
+redis.call('HSET', fl, unpack(upd))
 local res = 1
 if held > 0 and not returned then
   redis.call('HINCRBY', fl, 'h', held)
   res = 3
 end
-redis.call('HINCRBY', fl, 'n', -1)
-conclude(d)
+if n == 0 then
+  conclude(d)
+end
 return res
 `)
 
