@@ -24,9 +24,16 @@
 // A wait's 200 carries [SeqHeader]; it carries [EventNameHeader] (which
 // name fired) and [SignaledAtHeader] too, and an error [ErrorHeader], when
 // the request sends [ExtensionsHeader] or uses eventd's routes or fields.
-// Anchor's requests get the very answers they always got. Registrations
-// are described at POST /v1/waiters in register.go and in the OpenAPI
-// document ([OpenAPI], served at /openapi.json).
+// Anchor's requests get the very answers they always got.
+//
+// A registration (POST /v1/waiters) is an eventcoord.Registration the
+// server holds for its client under an unguessable id, scoped to the key:
+// a signal sent any time after the answer reaches it. It counts as a wait
+// of its key until a wait takes its event, DELETE cancels it, Drain ends
+// it, or no request was in progress on it for its lease ([DefaultLease]):
+// then it is cancelled, which gives back an event it holds (S3). It lives
+// in the process that made it. The OpenAPI document ([OpenAPI], served at
+// /openapi.json) describes every route, field, header and status.
 //
 // Plus GET /healthz and GET /metrics (Prometheus text format). Every answer
 // is JSON, every error has the body {"error": {"code": <status>,

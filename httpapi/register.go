@@ -9,17 +9,10 @@ import (
 	"github.com/eventcoord/eventcoord"
 )
 
-// Register before acting, over HTTP: POST /v1/waiters registers a wait in
-// the server, as eventcoord.Events.Register does, so that a signal sent
-// any time after the answer reaches it; the client then acts, and waits on
-// the registration's id. The registration lives in this process (behind a
-// load balancer, a key's /v1/waiters requests must reach the process that
-// made it), counts as a wait of its key (-max-waits-per-key) until it
-// ends, and is scoped to its key: another key's id is unknown (404). It
-// ends when a wait takes its event, on DELETE, on Drain, and when no
-// request was in progress on it for its lease: then it is cancelled, which
-// gives back an event it holds (S3), so a client that vanished costs a
-// lease at most.
+// Register before acting, over HTTP (see the package doc): the server
+// holds the eventcoord.Registration, because only it can give back an
+// event the client never took (S3); leases bound what a vanished client
+// leaves behind.
 
 // registered is the answer to POST /v1/waiters.
 type registered struct {
