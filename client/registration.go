@@ -32,9 +32,10 @@ const (
 // withdraws it and has the server give back an event it holds. The server
 // keeps it on a lease: until Wait or Cancel, a goroutine of the client
 // holds the lease and watches for the event (one request at a time), so
-// a client that vanishes leaves it for one lease at most. The caller must
-// call Wait or Cancel. Cancel and a Wait whose context has ended make one
-// request each, bounded by a few seconds, as the server must know.
+// a client that vanishes leaves it for one lease at most (see WithLease).
+// The caller must call Wait or Cancel. Cancel, and a Wait whose context
+// has ended, make one request each (bounded by 30 s), as only the server
+// can withdraw it. The Registration's methods are safe for concurrent use.
 func (c *Client) Register(ctx context.Context, name string, opts ...eventcoord.WaitOption) (eventcoord.Registration, error) {
 	spec, err := eventcoord.NewWaitSpec(name, opts...)
 	if err != nil {
