@@ -84,6 +84,10 @@ func (r *retention) tooLarge(size int64) int {
 	return -1
 }
 
+// sizeLimit is the size past which an event is too large for any bound,
+// so that measuring it can stop there (dataSize).
+func (r *retention) sizeLimit() int64 { return max(r.maxBytes, r.maxScopeBytes) }
+
 // over reports whether a scope holding n events of sb bytes, or all scopes
 // holding total events of tb bytes, exceed a bound.
 func (r *retention) over(n, sb, total, tb int64) bool {

@@ -328,7 +328,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 				// Measure a large event outside the lock, then look
 				// again: a waiter may have come meanwhile.
 				sh.mu.Unlock()
-				size = dataSize(data)
+				size = dataSize(data, c.ret.sizeLimit())
 				sh.mu.Lock()
 				continue
 			}

@@ -105,13 +105,16 @@ type WaitSpec struct {
 	Fresh bool     // leave retained events alone (see Fresh)
 }
 
-// NewWaitSpec returns the WaitSpec of a wait on name with opts. It returns
+// NewWaitSpec returns the WaitSpec of a wait on name with opts, ignoring
+// nil options. It returns
 // an error wrapping ErrInvalidName for an invalid name (see ValidateName)
 // and ErrTooManyNames for more than MaxWaitNames distinct names.
 func NewWaitSpec(name string, opts ...WaitOption) (WaitSpec, error) {
 	s := WaitSpec{Names: []string{name}}
 	for _, o := range opts {
-		o.applyWait(&s)
+		if o != nil { // as if not given: a nil option asks for nothing
+			o.applyWait(&s)
+		}
 	}
 	if len(s.Names) > 1 {
 		s.Names = dedup(s.Names)

@@ -82,7 +82,7 @@ func (c *Coordinator) signalMixed(sh *shard, k key, data Data, now time.Time) (R
 			var small bool
 			if size, small = smallDataSize(data); !small {
 				sh.mu.Unlock() // as Signal does: measure outside the lock, then look again
-				size = dataSize(data)
+				size = dataSize(data, c.ret.sizeLimit())
 				sh.mu.Lock()
 				continue
 			}

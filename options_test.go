@@ -262,3 +262,16 @@ func TestOrAgainstSignalsOnAllItsNames(t *testing.T) { // S3 with Or, under -rac
 	assert.Equal(t, uint64(rounds*len(names)), s.Delivered, "every event taken once: by the wait or by Poll")
 	assert.Equal(t, uint64(rounds*len(names)), s.Woken)
 }
+
+func TestANilWaitOptionAsksForNothing(t *testing.T) { // S7: bad input never panics
+	c := eventcoord.New()
+	defer c.Close()
+	_, err := c.Signal("x", eventcoord.Data{"v": "retained"})
+	require.NoError(t, err)
+	ev, err := c.Wait(context.Background(), "x", nil)
+	require.NoError(t, err, "a nil option is ignored")
+	assert.Equal(t, "retained", ev.Data["v"])
+	spec, err := eventcoord.NewWaitSpec("x", nil, eventcoord.Fresh(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, eventcoord.WaitSpec{Names: []string{"x"}, Fresh: true}, spec)
+}

@@ -3,8 +3,10 @@ package eventcoord
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // An event's size, for the byte bounds (WithMaxRetainedBytes and
@@ -17,7 +19,9 @@ import (
 // float64, json.Number, bool, nil) and Go's integer types are measured in
 // place without allocating; any other value is measured by marshaling it.
 // A value that encoding/json cannot encode (a channel, a function, NaN, a
-// cycle) counts as the 4 bytes of null.
+// cycle) counts as the 4 bytes of null. Measuring stops once the size
+// passes the largest byte bound, so that data whose encoding is huge, or
+// that holds itself many times over, costs no more than the bound.
 
 // smallSizeBudget bounds the work of measuring an event under a shard's
 // lock: an event whose encoding is longer, or that holds a type measured
@@ -28,16 +32,33 @@ const smallSizeBudget = 256
 // cycle, so that data that contains itself cannot recurse without end.
 const maxSizeDepth = 1000
 
+// cycleDepth is the depth from which the sizer looks for cycles, as
+// encoding/json does from a depth of its own: shallower data, the common
+// case, costs no bookkeeping, and a cycle is found after at most this
+// many levels.
+const cycleDepth = 16
+
 // sizer measures the JSON encoding of a value.
 type sizer struct {
-	budget int64 // stop once n exceeds it; < 0: no budget
-	n      int64 // bytes so far
-	over   bool  // the budget ran out: n is meaningless
+	budget int64                  // stop once n exceeds it
+	cheap  bool                   // under a lock: give up (over) rather than marshal
+	n      int64                  // bytes so far
+	over   bool                   // the budget ran out: n is more than it, and meaningless
+	path   map[container]struct{} // the maps and slices being measured below cycleDepth
 }
 
-// dataSize returns the length of data's JSON encoding.
-func dataSize(data Data) int64 {
-	s := sizer{budget: -1}
+// container identifies a map or a slice on the sizer's path, as
+// encoding/json's cycle check does: a slice by its first element and
+// length.
+type container struct {
+	p unsafe.Pointer
+	n int
+}
+
+// dataSize returns the length of data's JSON encoding, or a number over
+// limit once it passes limit.
+func dataSize(data Data, limit int64) int64 {
+	s := sizer{budget: limit}
 	s.object(data, 0)
 	return s.n
 }
@@ -45,17 +66,32 @@ func dataSize(data Data) int64 {
 // smallDataSize returns the length of data's JSON encoding if measuring it
 // costs little: at most smallSizeBudget bytes of output and no marshaling.
 func smallDataSize(data Data) (int64, bool) {
-	s := sizer{budget: smallSizeBudget}
+	s := sizer{budget: smallSizeBudget, cheap: true}
 	s.object(data, 0)
 	return s.n, !s.over
 }
 
 func (s *sizer) add(n int) bool {
 	s.n += int64(n)
-	if s.budget >= 0 && s.n > s.budget {
+	if s.n > s.budget {
 		s.over = true
 	}
 	return !s.over
+}
+
+// enter adds c to the path and reports true, or reports false if c is on
+// it already: a cycle, which counts as null. The caller removes c from the
+// path once it is measured.
+func (s *sizer) enter(c container) bool {
+	if _, ok := s.path[c]; ok {
+		s.add(4)
+		return false
+	}
+	if s.path == nil {
+		s.path = make(map[container]struct{})
+	}
+	s.path[c] = struct{}{}
+	return true
 }
 
 func (s *sizer) object(m map[string]any, depth int) {
@@ -67,6 +103,19 @@ func (s *sizer) object(m map[string]any, depth int) {
 		}
 		return
 	}
+	if depth >= cycleDepth {
+		c := container{p: reflect.ValueOf(m).UnsafePointer()}
+		if s.enter(c) {
+			s.members(m, depth)
+			delete(s.path, c)
+		}
+		return
+	}
+	s.members(m, depth)
+}
+
+// members measures a non-empty object.
+func (s *sizer) members(m map[string]any, depth int) {
 	if !s.add(len(m) + 1) { // braces and commas
 		return
 	}
@@ -108,14 +157,15 @@ func (s *sizer) value(v any, depth int) {
 			s.add(4)
 			return
 		}
-		if !s.add(1 + max(len(v)-1, 0) + 1) {
+		if depth >= cycleDepth {
+			c := container{p: unsafe.Pointer(unsafe.SliceData(v)), n: len(v)}
+			if s.enter(c) {
+				s.elements(v, depth)
+				delete(s.path, c)
+			}
 			return
 		}
-		for _, e := range v {
-			if s.value(e, depth+1); s.over {
-				return
-			}
-		}
+		s.elements(v, depth)
 	case int:
 		s.add(len(strconv.AppendInt(buf[:0], int64(v), 10)))
 	case int64:
@@ -127,7 +177,7 @@ func (s *sizer) value(v any, depth int) {
 	case float32:
 		s.add(floatSize(float64(v), 32))
 	default:
-		if s.budget >= 0 { // marshaling allocates: not under a lock
+		if s.cheap { // marshaling allocates: not under a lock
 			s.over = true
 			return
 		}
@@ -137,6 +187,18 @@ func (s *sizer) value(v any, depth int) {
 			return
 		}
 		s.add(len(b))
+	}
+}
+
+// elements measures a non-nil array.
+func (s *sizer) elements(v []any, depth int) {
+	if !s.add(1 + max(len(v)-1, 0) + 1) {
+		return
+	}
+	for _, e := range v {
+		if s.value(e, depth+1); s.over {
+			return
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func TestDataSizeIsTheJSONLength(t *testing.T) {
 	}
 	for _, data := range tests {
 		want := marshaledLen(t, data)
-		if got := dataSize(data); got != want {
+		if got := dataSize(data, math.MaxInt64); got != want {
 			t.Errorf("dataSize(%v) = %d; want %d", data, got, want)
 		}
 		if got, ok := smallDataSize(data); ok && got != want {
@@ -52,7 +52,7 @@ func TestDataSizeIsTheJSONLength(t *testing.T) {
 func TestDataSizeOfWhatJSONCannotEncode(t *testing.T) {
 	assert := func(data Data, want int64) {
 		t.Helper()
-		if got := dataSize(data); got != want {
+		if got := dataSize(data, math.MaxInt64); got != want {
 			t.Errorf("dataSize(%v) = %d; want %d", data, got, want)
 		}
 	}
@@ -60,8 +60,33 @@ func TestDataSizeOfWhatJSONCannotEncode(t *testing.T) {
 	assert(Data{"nan": math.NaN(), "inf": math.Inf(-1)}, int64(len(`{"nan":null,"inf":null}`)))
 	cycle := Data{}
 	cycle["self"] = cycle
-	if got := dataSize(cycle); got <= 0 || got > int64(len(`{"self":}`))*(maxSizeDepth+2) {
-		t.Errorf("dataSize(a cycle) = %d; want it measured to depth %d", got, maxSizeDepth)
+	if got := dataSize(cycle, math.MaxInt64); got <= 0 || got > int64(len(`{"self":}`))*(cycleDepth+2) {
+		t.Errorf("dataSize(a cycle) = %d; want it measured to depth %d, then null", got, cycleDepth)
+	}
+}
+
+// TestSizeOfDataThatHoldsItselfManyTimesEnds: a cycle with two branches
+// has 2^depth paths, so measuring to a fixed depth never ended (found by
+// an outside tester: Signal of such data spun forever); cycles are found
+// by their containers now, and whatever the shape, measuring stops once
+// the size passes the limit.
+func TestSizeOfDataThatHoldsItselfManyTimesEnds(t *testing.T) {
+	twice := Data{}
+	twice["a"], twice["b"] = twice, twice
+	list := []any{nil, nil}
+	list[0], list[1] = list, list
+	for name, data := range map[string]Data{"map": twice, "slice": {"l": list}} {
+		if got := dataSize(data, math.MaxInt64); got <= 0 {
+			t.Errorf("%s: dataSize = %d", name, got)
+		}
+	}
+	// No cycle, but 2^40 paths: an encoding of terabytes.
+	wide := Data{}
+	for range 40 {
+		wide = Data{"a": wide, "b": wide}
+	}
+	if got := dataSize(wide, 1<<20); got <= 1<<20 {
+		t.Errorf("dataSize(2^40 leaves, limit 1 MiB) = %d; want more than the limit", got)
 	}
 }
 
@@ -98,7 +123,7 @@ func FuzzDataSize(f *testing.F) {
 				return
 			}
 			want := marshaledLen(t, data)
-			if got := dataSize(data); got != want {
+			if got := dataSize(data, math.MaxInt64); got != want {
 				t.Fatalf("dataSize(%q decoded, UseNumber %v) = %d; want %d", raw, useNumber, got, want)
 			}
 		}
@@ -115,4 +140,18 @@ func FuzzStringSize(f *testing.F) {
 			t.Fatalf("stringSize(%q) = %d; want %d", s, got, want)
 		}
 	})
+}
+
+func TestSignalOfDataThatHoldsItselfIsRetained(t *testing.T) {
+	c := New()
+	defer c.Close()
+	twice := Data{}
+	twice["a"], twice["b"] = twice, twice
+	r, err := c.Signal("x", twice)
+	if err != nil || !r.Retained {
+		t.Fatalf("Signal = %+v, %v; want it retained", r, err)
+	}
+	if s := c.Stats(); s.RetainedBytes <= 0 {
+		t.Errorf("RetainedBytes = %d; want the event measured", s.RetainedBytes)
+	}
 }

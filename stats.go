@@ -15,7 +15,7 @@ type Stats struct {
 
 	Signals   uint64 // accepted signals
 	Delivered uint64 // signals handed to at least one waiter and not given back
-	Woken     uint64 // waiter wake-ups: the sum of every Receipt.Woken, plus retained events taken
+	Woken     uint64 // waiter wake-ups: the sum of every Receipt.Woken, plus retained events taken, plus waiters a given-back event went to
 	Expired   uint64 // signals that expired while retained, or found no waiter with retention off
 	Replaced  uint64 // retained signals replaced by a newer one
 	Evicted   uint64 // retained signals evicted by a bound or discarded by Close

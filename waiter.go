@@ -127,7 +127,7 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 			var small bool
 			if b.size, small = smallDataSize(b.ev.Data); !small {
 				sh.mu.Unlock() // nobody else holds b any more
-				size := dataSize(b.ev.Data)
+				size := dataSize(b.ev.Data, sh.c.ret.sizeLimit())
 				sh.mu.Lock()
 				b.size = size
 			}
