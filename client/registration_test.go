@@ -102,7 +102,12 @@ func TestCancelDuringWait(t *testing.T) {
 		_, err := r.Wait(ctx(t))
 		got <- err
 	}()
-	testserver.Await(t, "the Wait's requests", func() bool { return requests(t, srv, 408, "POST", "/v1/waiters/{id}/wait") >= 2 })
+	testserver.Await(t, "the Wait's requests", func() bool {
+		return requests(t, srv, 408, "POST", "/v1/waiters/{id}/wait") >= 2 || len(got) > 0
+	})
+	if len(got) > 0 {
+		t.Fatalf("Wait returned before Cancel: %v", <-got)
+	}
 	r.Cancel()
 	select {
 	case err := <-got:
