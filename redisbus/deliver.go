@@ -39,10 +39,10 @@ func (b *Bus) settle(hs ...handoff) {
 				continue
 			}
 			b.forget(w)
-			if len(w.or) > 0 { // its other names' registrations, and its claim
+			if len(w.or()) > 0 { // its other names' registrations, and its claim
 				b.gone = append(b.gone, removal{w.id, w.keys()})
 			}
-			if r := w.reg; r != nil {
+			if r := w.reg(); r != nil {
 				if r.wait > 0 {
 					r.state = regReturned // a blocked Wait returns it
 				} else {
@@ -77,18 +77,18 @@ func (b *Bus) settle(hs ...handoff) {
 		}
 		b.mu.Lock()
 		for _, w := range h.ws {
-			if r := w.reg; r != nil && failed != nil && failed != eventcoord.ErrClosed {
+			if r := w.reg(); r != nil && failed != nil && failed != eventcoord.ErrClosed {
 				b.again(w)
 				continue
 			}
 			if failed == nil {
 				w.ev = h.d.ev
-				if w.reg != nil && res[i].tracked && w.reg.state != regReturned {
-					if w.reg.state == regLeft { // cancelled while answered: give it back
+				if r := w.reg(); r != nil && res[i].tracked && r.state != regReturned {
+					if r.state == regLeft { // cancelled while answered: give it back
 						b.releases = append(b.releases, h.d.id)
 						b.nudge()
 					} else {
-						w.hold = h.d.id
+						w.x.hold = h.d.id
 						b.holding[h.d.id]++
 					}
 				}
@@ -105,7 +105,7 @@ func (b *Bus) settle(hs ...handoff) {
 // registered again by the janitor; a Registration that left meanwhile
 // stays gone, and one whose Bus closed gets ErrClosed. b.mu must be held.
 func (b *Bus) again(w *waiter) {
-	r := w.reg
+	r := w.reg()
 	if r.state == regLeft {
 		return
 	}

@@ -144,7 +144,7 @@ func (b *Bus) flushHolds(ctx context.Context) {
 // reconnect, else for the Registrations whose delivery fell through. A
 // key's plain waiters go together: they take the event retained meanwhile
 // (all of them, as one fan-out), or are registered again; fresh and
-// any-of waiters go one by one.
+// any-of waiters and Registrations go one by one.
 func (b *Bus) reregister(ctx context.Context) {
 	b.mu.Lock()
 	var ws []*waiter
@@ -162,7 +162,7 @@ func (b *Bus) reregister(ctx context.Context) {
 	plain := map[string][]*waiter{}
 	var single []*waiter
 	for _, w := range ws {
-		if w.fresh || len(w.or) > 0 {
+		if w.x != nil {
 			single = append(single, w)
 		} else {
 			plain[w.key] = append(plain[w.key], w)
@@ -187,9 +187,12 @@ func (b *Bus) reregister(ctx context.Context) {
 func (b *Bus) registerAgain(ctx context.Context, g []*waiter) bool {
 	w := g[0]
 	b.mu.Lock()
-	since := w.since
-	args := b.args(b.id, w.mode(), since, 1+len(w.or), w.key)
-	for _, k := range w.or {
+	var since string
+	if w.x != nil {
+		since = w.x.since
+	}
+	args := b.args(b.id, w.mode(), since, 1+len(w.or()), w.key)
+	for _, k := range w.or() {
 		args = append(args, k)
 	}
 	ids := make([]string, len(g))
@@ -209,8 +212,8 @@ func (b *Bus) registerAgain(ctx context.Context, g []*waiter) bool {
 		return false
 	default:
 		b.mu.Lock()
-		if a.since != "" && w.since == "" {
-			w.since = a.since
+		if a.since != "" && w.x.since == "" {
+			w.x.since = a.since
 		}
 		for _, w := range g { // left meanwhile: registered for nobody
 			if b.waiters[w.id] != w {

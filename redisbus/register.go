@@ -57,7 +57,7 @@ func (s scoped) Register(ctx context.Context, name string, opts ...eventcoord.Wa
 	case a.err == nil:
 		if a.since != "" {
 			b.mu.Lock()
-			w.since = a.since
+			w.x.since = a.since
 			b.mu.Unlock()
 		}
 	default:
@@ -231,11 +231,11 @@ var _ eventcoord.Registration = (*registration)(nil)
 // unhold ends w's hold in this process's books and returns the delivery
 // it held, if any. b.mu must be held.
 func (b *Bus) unhold(w *waiter) string {
-	d := w.hold
+	d := w.x.hold
 	if d == "" {
 		return ""
 	}
-	w.hold = ""
+	w.x.hold = ""
 	if b.holding[d]--; b.holding[d] <= 0 {
 		delete(b.holding, d)
 	}

@@ -19,28 +19,52 @@ import (
 // outcome. ev, err and hold are set before ready is closed and read only
 // after.
 type waiter struct {
-	id    string   // unique in Redis: the process ID, a dot, a counter; a Registration gets a new one when it registers again
-	key   string   // Redis key part of scope and name: the name given to Wait or Register
-	or    []string // the key parts of an any-of wait's other names
-	sk    string   // Redis key part of the scope
-	fresh bool     // registers without taking a retained event older than since
-	since string   // of a fresh waiter: the Seq when it first registered ("" before); guarded by Bus.mu
-	reg   *registration
+	id    string // unique in Redis: the process ID, a dot, a counter; a Registration gets a new one when it registers again
+	key   string // Redis key part of scope and name: the name given to Wait or Register
+	sk    string // Redis key part of the scope
 	ready chan struct{}
 	ev    eventcoord.Event
 	err   error
-	hold  string // the delivery a Registration holds and Redis counts (see registration)
+	x     *extra // nil for a Wait on one name without options, which keeps a waiter small
 }
 
+// extra is what a waiter has beyond a Wait on one name without options.
+type extra struct {
+	or    []string // the key parts of an any-of wait's other names
+	fresh bool     // registers without taking a retained event older than since
+	since string   // of a fresh waiter: the Seq when it first registered ("" before); guarded by Bus.mu
+	reg   *registration
+	hold  string // the delivery a Registration holds and Redis counts (see registration); set before ready closes
+}
+
+// or returns the key parts of an any-of wait's other names.
+func (w *waiter) or() []string {
+	if w.x == nil {
+		return nil
+	}
+	return w.x.or
+}
+
+// reg returns the waiter's Registration, or nil for a Wait.
+func (w *waiter) reg() *registration {
+	if w.x == nil {
+		return nil
+	}
+	return w.x.reg
+}
+
+// fresh reports whether w waits for fresh events only.
+func (w *waiter) fresh() bool { return w.x != nil && w.x.fresh }
+
 // has reports whether k is one of w's keys.
-func (w *waiter) has(k string) bool { return k == w.key || slices.Contains(w.or, k) }
+func (w *waiter) has(k string) bool { return k == w.key || slices.Contains(w.or(), k) }
 
 // keys returns w's keys, the first name's first.
-func (w *waiter) keys() []string { return append([]string{w.key}, w.or...) }
+func (w *waiter) keys() []string { return append([]string{w.key}, w.or()...) }
 
 // mode is the register script's mode for w.
 func (w *waiter) mode() string {
-	if w.fresh {
+	if w.fresh() {
 		return "fresh"
 	}
 	return "wait"
@@ -164,7 +188,7 @@ func (b *Bus) registerFor(ctx context.Context, w *waiter, answer chan<- register
 	}
 	b.mu.Lock()
 	if a.since != "" {
-		w.since = a.since
+		w.x.since = a.since
 	}
 	if b.waiters[w.id] == w {
 		answer <- a // buffered: never blocks
@@ -178,14 +202,15 @@ func (b *Bus) registerFor(ctx context.Context, w *waiter, answer chan<- register
 // registerCall runs the register script for w in mode on c.
 func (b *Bus) registerCall(ctx context.Context, c redis.Scripter, w *waiter, mode string) (string, error) {
 	id, since := w.id, ""
-	if w.fresh || w.reg != nil { // their since and ID change under b.mu
+	if w.x != nil { // a fresh waiter's since and a Registration's ID change under b.mu
 		b.mu.Lock()
-		id, since = w.id, w.since
+		id, since = w.id, w.x.since
 		b.mu.Unlock()
 	}
-	args := make([]any, 0, len(b.conf)+6+len(w.or))
-	args = append(append(args, b.conf...), b.id, mode, since, 1+len(w.or), w.key)
-	for _, k := range w.or {
+	or := w.or()
+	args := make([]any, 0, len(b.conf)+6+len(or))
+	args = append(append(args, b.conf...), b.id, mode, since, 1+len(or), w.key)
+	for _, k := range or {
 		args = append(args, k)
 	}
 	args = append(args, id)
@@ -278,14 +303,17 @@ func (b *Bus) add(scope, name string, spec *eventcoord.WaitSpec, reg *registrati
 		return nil, eventcoord.ErrClosed
 	}
 	b.calls.Add(1)
-	w := &waiter{key: b.key(scope, name), sk: scopeKey(scope), reg: reg, ready: make(chan struct{})}
+	w := &waiter{key: b.key(scope, name), sk: scopeKey(scope), ready: make(chan struct{})}
+	if reg != nil || spec != nil {
+		w.x = &extra{reg: reg}
+	}
 	if reg != nil {
 		reg.w = w
 	}
 	if spec != nil {
-		w.fresh = spec.Fresh
+		w.x.fresh = spec.Fresh
 		for _, n := range spec.Names[1:] {
-			w.or = append(w.or, b.key(scope, n))
+			w.x.or = append(w.x.or, b.key(scope, n))
 		}
 	}
 	b.pend(w)
@@ -299,7 +327,7 @@ func (b *Bus) pend(w *waiter) {
 	w.id = b.id + "." + strconv.FormatUint(b.nextID, 36)
 	b.waiters[w.id] = w
 	b.index(w, w.key)
-	for _, k := range w.or {
+	for _, k := range w.or() {
 		b.index(w, k)
 	}
 }
@@ -317,7 +345,7 @@ func (b *Bus) index(w *waiter, k string) {
 func (b *Bus) forget(w *waiter) {
 	delete(b.waiters, w.id)
 	b.unindex(w, w.key)
-	for _, k := range w.or {
+	for _, k := range w.or() {
 		b.unindex(w, k)
 	}
 }
