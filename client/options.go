@@ -27,8 +27,9 @@ func WithHTTPClient(hc *http.Client) Option { return optionFunc(func(c *config) 
 // the server's, a minute for eventd; at most 10 minutes there). The client
 // renews it while it holds the Registration; a client that vanishes
 // leaves its registrations for a lease at most, after which the server
-// cancels them and gives back the events they hold. It panics if d is
-// not positive.
+// cancels them and gives back the events they hold. The client renews
+// every third of a lease, so keep d well above a round trip to the server
+// under load (seconds, not milliseconds). It panics if d is not positive.
 func WithLease(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("client: WithLease(%v): want a positive duration", d))
