@@ -226,13 +226,14 @@ func TestRegistrationBodiesAreChecked(t *testing.T) {
 
 // A registration nobody waits on nor cancels expires a lease after its
 // last request, giving back its event; a request in progress holds it.
+// (Leases stay well above a round trip on a busy machine.)
 func TestLeaseExpiresAndGivesBack(t *testing.T) {
 	srv := testserver.Start(t)
-	w := registerWait(t, srv, `{"name": "x", "leaseMs": 100}`)
-	a := ask(t, srv, "GET", w+"?timeoutMs=300", "", nil) // three leases, held by the request
-	assert.Equal(t, false, a.data(t)["ready"])
-	assert.Equal(t, 200, ask(t, srv, "GET", w, "", nil).status, "held while the request was in progress")
-	ask(t, srv, "POST", "/v1/events/x", `{"data": {"n": 1}}`, nil)
+	w := registerWait(t, srv, `{"name": "x", "leaseMs": 500}`)
+	a := ask(t, srv, "GET", w+"?timeoutMs=1500", "", nil) // three leases
+	assert.Equal(t, false, a.data(t)["ready"], "held while the request was in progress (else 404)")
+	a = ask(t, srv, "POST", "/v1/events/x", `{"data": {"n": 1}}`, nil)
+	require.Equal(t, 1.0, a.data(t)["woken"], "the registration took the event")
 	testserver.Await(t, "the registration expires", func() bool { return registrations(t, srv) == "0" })
 	assert.Equal(t, 404, ask(t, srv, "GET", w, "", nil).status)
 	a = ask(t, srv, "POST", "/v1/events/x/wait", `{"timeoutMs": 0}`, nil)
