@@ -269,7 +269,8 @@ func (c *Coordinator) Clear(name string) (bool, error) { return c.clear(key{name
 // (waiters or a retained event), in bytewise order of name, with the
 // scope's totals. Pages are consistent per name, not as a whole: a name
 // that gains or loses state while pages are read may be on a page or not.
-// A page costs a look at every name of the Coordinator.
+// A page costs a look at every name of the Coordinator. List returns
+// ErrBadListLimit for a negative limit and ErrClosed once Close is called.
 func (c *Coordinator) List(opts ListOptions) (Listing, error) { return c.list("", opts) }
 
 // Close wakes every blocked waiter with ErrClosed and discards retained

@@ -88,7 +88,9 @@ func (c *Coordinator) list(scope string, opts ListOptions) (Listing, error) {
 		}
 	}
 	for i := range c.shards {
-		c.shards[i].listScope(scope, add)
+		if !c.shards[i].listScope(scope, add) {
+			return Listing{}, ErrClosed
+		}
 	}
 	slices.SortFunc(l.Names, byName)
 	if len(l.Names) > limit {
@@ -99,11 +101,14 @@ func (c *Coordinator) list(scope string, opts ListOptions) (Listing, error) {
 }
 
 // listScope calls add, with sh.mu held, for each name of scope in sh that
-// holds state. An expired event the timer has yet to sweep is not
-// retained any more.
-func (sh *shard) listScope(scope string, add func(NameState)) {
+// holds state, and reports false, having called nothing, if sh is closed.
+// An expired event the timer has yet to sweep is not retained any more.
+func (sh *shard) listScope(scope string, add func(NameState)) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.closed {
+		return false
+	}
 	now := sh.c.since(time.Now())
 	for k, b := range sh.names {
 		if k.scope != scope {
@@ -128,4 +133,5 @@ func (sh *shard) listScope(scope string, add func(NameState)) {
 			add(NameState{Name: k.name, Waiters: int(f.holders)})
 		}
 	}
+	return true
 }

@@ -35,7 +35,7 @@
 //     Wait with a done context consumes nothing. Leaked goroutines are
 //     the caller's TestMain's to find (go.uber.org/goleak).
 //   - S5, when the Factory can Close: blocked waiters return ErrClosed,
-//     then Signal, Wait and Poll return ErrClosed; Close is idempotent;
+//     then Signal, Wait, Poll, Register, Clear and List return ErrClosed; Close is idempotent;
 //     Close racing with waits and another Close, or with signals, leaves
 //     each call succeeding or returning ErrClosed.
 //   - S6: Seq grows strictly with every accepted signal (across names,
@@ -689,6 +689,12 @@ func testClose(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Wait after Close")
 	_, err = e.Poll(ctx(t), "x")
 	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Poll after Close")
+	_, err = e.Register(ctx(t), "x")
+	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Register after Close")
+	_, err = e.Clear(ctx(t), "x")
+	assert.ErrorIs(t, err, eventcoord.ErrClosed, "Clear after Close")
+	_, err = e.List(ctx(t), eventcoord.ListOptions{})
+	assert.ErrorIs(t, err, eventcoord.ErrClosed, "List after Close")
 	assert.NoError(t, f.Close(), "a second Close")
 }
 
