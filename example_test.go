@@ -245,3 +245,25 @@ func ExampleDataOf() {
 	fmt.Printf("%+v %v\n", o, err)
 	// Output: {ID:A-1 Total:9.5} <nil>
 }
+
+// The README's quick start: register before the action, then wait.
+func Example_quickStart() {
+	ctx := context.Background()
+	c := eventcoord.New() // 64 shards, 5-minute retention, at most 10,000 retained events
+	defer c.Close()
+
+	// Register before the action that causes the signal: it cannot slip past.
+	w, err := c.Register("mfa_code")
+	if err != nil {
+		panic(err)
+	}
+	defer w.Cancel() // gives the event back if we never wait for it
+
+	go c.Signal("mfa_code", eventcoord.Data{"code": "123456"}) // the fake phone
+
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ev, err := w.Wait(ctx)
+	fmt.Println(ev.Data["code"], err)
+	// Output: 123456 <nil>
+}

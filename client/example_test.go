@@ -43,3 +43,29 @@ func Example() {
 	// 123456 <nil>
 	// true
 }
+
+// The README's client snippet, against an eventd on its default address.
+// It is compiled, not run: it needs a running eventd.
+func Example_eventd() {
+	if err := mfaRoundTrip(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+}
+
+func mfaRoundTrip(ctx context.Context) error {
+	c, err := client.New("http://127.0.0.1:8080", "my-key")
+	if err != nil {
+		return err
+	}
+	if _, err := c.Signal(ctx, "mfa_code", eventcoord.Data{"code": "123456"}); err != nil {
+		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ev, err := c.Wait(wait, "mfa_code")
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("nobody signaled mfa_code in time: %w", err)
+	}
+	fmt.Println(ev.Data["code"], err)
+	return err
+}
