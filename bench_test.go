@@ -224,3 +224,134 @@ func BenchmarkSignalAtTheBound(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRegistered is issue 13's round, the path users are told to
+// use: n goroutines each hold a Waiter from Register; one signaler signals
+// a prebuilt payload; each woken goroutine checks the payload's seq,
+// registers again, then counts down, and the last one wakes the signaler
+// for the next round. One op is one round. closechain runs the same round
+// on a chain of closed channels whose next generation is linked before the
+// close, so re-arming is a pointer load: the runtime's limit.
+func BenchmarkRegistered(b *testing.B) {
+	for _, n := range fanOutSizes {
+		b.Run(fmt.Sprintf("N=%d/eventcoord", n), func(b *testing.B) { registeredEventcoord(b, n) })
+		b.Run(fmt.Sprintf("N=%d/closechain", n), func(b *testing.B) { registeredCloseChain(b, n) })
+	}
+}
+
+// payloads is the ring of payloads the signaler cycles through, built
+// beforehand so that building a map is not measured; round k signals
+// payloads[k%len(payloads)], whose "seq" is that index.
+var payloads = func() []eventcoord.Data {
+	p := make([]eventcoord.Data, 1024)
+	for i := range p {
+		p[i] = eventcoord.Data{"event": "mfa_code", "seq": i}
+	}
+	return p
+}()
+
+// countdown ends a round: the last of its goroutines to count down wakes
+// the signaler. It also counts wake-ups that saw another round's payload.
+type countdown struct {
+	left atomic.Int64
+	done chan struct{}
+	bad  atomic.Int64
+}
+
+func newCountdown() *countdown { return &countdown{done: make(chan struct{}, 1)} }
+
+// check counts data as bad unless it is round k's payload.
+func (cd *countdown) check(data eventcoord.Data, k int) {
+	if data["seq"] != k%len(payloads) {
+		cd.bad.Add(1)
+	}
+}
+
+func (cd *countdown) down() {
+	if cd.left.Add(-1) == 0 {
+		cd.done <- struct{}{}
+	}
+}
+
+// registeredRounds drives b.N rounds of n wake-ups; every goroutine is in
+// place for round 0 when it is called.
+func registeredRounds(b *testing.B, n int, cd *countdown, signal func(k int)) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := range b.N {
+		cd.left.Store(int64(n))
+		signal(k)
+		<-cd.done
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wakeup")
+	if bad := cd.bad.Load(); bad > 0 {
+		b.Errorf("%d wake-ups got another round's payload", bad)
+	}
+}
+
+func registeredEventcoord(b *testing.B, n int) {
+	c := eventcoord.New()
+	ctx := context.Background()
+	cd := newCountdown()
+	var ready, exited sync.WaitGroup
+	defer func() { c.Close(); exited.Wait() }() // joined on every path, b.Fatalf's too
+	ready.Add(n)
+	for range n {
+		exited.Go(func() {
+			w, err := c.Register("mfa_code")
+			ready.Done()
+			for k := 0; err == nil; k++ {
+				ev, werr := w.Wait(ctx)
+				if werr != nil {
+					return
+				}
+				cd.check(ev.Data, k)
+				w, err = c.Register("mfa_code")
+				cd.down()
+			}
+		})
+	}
+	ready.Wait()
+	registeredRounds(b, n, cd, func(k int) {
+		if r, err := c.Signal("mfa_code", payloads[k%len(payloads)]); err != nil || r.Woken != n {
+			b.Fatalf("Signal = %+v, %v; want %d woken", r, err, n)
+		}
+	})
+}
+
+// generation is one link of the close chain: closing ready hands over
+// data, and next is the generation to wait on after it.
+type generation struct {
+	ready chan struct{}
+	data  eventcoord.Data // nil: stop
+	next  *generation
+}
+
+func registeredCloseChain(b *testing.B, n int) {
+	cur := &generation{ready: make(chan struct{})}
+	cd := newCountdown()
+	var exited sync.WaitGroup
+	for range n {
+		g := cur
+		exited.Go(func() {
+			for k := 0; ; k++ {
+				<-g.ready
+				if g.data == nil {
+					return
+				}
+				cd.check(g.data, k)
+				g = g.next
+				cd.down()
+			}
+		})
+	}
+	defer func() { close(cur.ready); exited.Wait() }() // cur.data is nil: stop
+	registeredRounds(b, n, cd, func(k int) {
+		g := cur
+		g.next = &generation{ready: make(chan struct{})}
+		g.data = payloads[k%len(payloads)]
+		cur = g.next
+		close(g.ready)
+	})
+}
