@@ -93,7 +93,8 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 // BenchmarkPingPong bounces a message between two goroutines over two
-// topics; one op is a round trip.
+// topics; one op is a round trip. unbuffered-chan is the runtime's own
+// round trip, for reference.
 func BenchmarkPingPong(b *testing.B) {
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
@@ -122,6 +123,25 @@ func BenchmarkPingPong(b *testing.B) {
 			exited.Wait()
 		})
 	}
+	// The runtime's round trip: two unbuffered channels, no names.
+	b.Run("unbuffered-chan", func(b *testing.B) {
+		ping, pong := make(chan struct{}), make(chan struct{})
+		var exited sync.WaitGroup
+		exited.Go(func() {
+			for range ping {
+				pong <- struct{}{}
+			}
+		})
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			ping <- struct{}{}
+			<-pong
+		}
+		b.StopTimer()
+		close(ping)
+		exited.Wait()
+	})
 }
 
 // BenchmarkManyNames has 10,000 topics with one subscriber each; an

@@ -140,6 +140,8 @@ func parse(raw []byte) (results, string) {
 var (
 	impls = []string{"eventcoord", "chan", "cskr-pubsub", "watermill-gochannel", "nats-embedded", "redis-pubsub"}
 	sizes = []int{1, 16, 256, 4096}
+	// registeredImpls are BenchmarkRegistered's, closechain the reference.
+	registeredImpls = []string{"eventcoord", "closechain", "cskr-pubsub", "shardmap"}
 )
 
 // cell formats a median and its ratio to the runtime's ("chan") median.
@@ -185,13 +187,28 @@ func writeMarkdown(w *bytes.Buffer, r results, cpu string, count int) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "\n## The registered round: N waiters that register again before each signal, per wake-up\n\n")
+	fmt.Fprintf(w, "Issue 13's round, the path eventcoord's users are told to use: each woken subscriber checks the payload's seq, registers again, then counts down; the last wakes the signaler. `closechain` is the runtime's limit (the next channel linked before the close, so re-arming is a pointer load); `shardmap` a map of channels in 32 mutex shards; cskr/pubsub keeps standing `Sub` channels. Allocations are per round.\n\n| N |")
+	for _, impl := range registeredImpls {
+		fmt.Fprintf(w, " %s | allocs |", impl)
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|---|", len(registeredImpls)))
+	for _, n := range sizes {
+		fmt.Fprintf(w, "| %d |", n)
+		for _, impl := range registeredImpls {
+			name := fmt.Sprintf("Registered/N=%d/%s", n, impl)
+			allocs, _ := r.median(name, "allocs/op")
+			fmt.Fprintf(w, " %s | %.0f |", cell(r, name, fmt.Sprintf("Registered/N=%d/closechain", n), "ns/wakeup"), allocs)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, wl := range []struct{ title, bench, unit string }{
 		{"Ping-pong: one round trip between two goroutines", "PingPong", "ns/op"},
 		{"10,000 names with one waiter each, signaled from GOMAXPROCS goroutines, per signal", "ManyNames", "ns/signal"},
 		{"Retention: signal first, then wait (only the runtime has an equivalent)", "Retention", "ns/op"},
 	} {
 		fmt.Fprintf(w, "\n## %s\n\n| implementation | median |\n|---|---|\n", wl.title)
-		for _, impl := range impls {
+		for _, impl := range append(impls, "unbuffered-chan") {
 			name := wl.bench + "/" + impl
 			if _, ok := r[name]; ok {
 				fmt.Fprintf(w, "| %s | %s |\n", impl, cell(r, name, wl.bench+"/chan", wl.unit))
