@@ -132,7 +132,7 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 			}
 		}
 		if b == nil {
-			b = newBatch(sh, m.key, make(chan struct{}))
+			b = newBatch(sh, m.key, make(chan struct{}), false)
 			sh.names[m.key] = b
 		}
 	}

@@ -63,6 +63,7 @@ type shard struct {
 	closed bool           // guarded by mu
 
 	waiters  int                   // blocked waiters; guarded by mu
+	hint     int32                 // waiters of the last batch a Register joined, when it fired; guarded by mu
 	retained int                   // retained events; guarded by mu
 	def      scopeList             // the default scope's retained events, oldest first; guarded by mu
 	scopes   map[string]*scopeList // other scopes' retained events, nil until needed; guarded by mu
@@ -120,17 +121,19 @@ type batch struct {
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
 	own        Waiter        // the first Waiter Register hands out for this batch
 	slab       []Waiter      // more unused Waiters for Register, allocated in chunks
+	chunks     int           // the least size of b's next chunk: doubles with each chunk
 }
 
-// maxSlab bounds a chunk of Waiters: a Waiter kept after its batch is gone
-// keeps its chunk alive, at most 512 bytes. Larger objects with pointers
-// carry an 8-byte header, which would put 1 KiB into a 1,152-byte class.
-const maxSlab = 32
+// maxSlab bounds a chunk of Waiters (24 bytes each): a Waiter kept after
+// its batch is gone keeps its whole chunk alive, so at most 96 KiB, and
+// never more than the Waiters the name's previous round had.
+const maxSlab = 4096
 
 // newWaiter returns an unused Waiter for b: the one inside b, then Waiters
-// from chunks that double with the number of holders up to maxSlab, so
-// that the common single waiter costs no allocation and n waiters on one
-// name about n/maxSlab.
+// from chunks sized by the shard's last fan-out (hint), doubling if more
+// come, up to maxSlab. So the common single waiter costs no allocation,
+// and a name whose rounds gather about as many waiters as the last one
+// costs one chunk a round, however many there are.
 // Call it with the shard's mu held.
 func (b *batch) newWaiter() *Waiter {
 	if !b.usedOwn {
@@ -138,7 +141,13 @@ func (b *batch) newWaiter() *Waiter {
 		return &b.own
 	}
 	if len(b.slab) == 0 {
-		b.slab = make([]Waiter, min(max(b.holders, 1), maxSlab))
+		n := int(b.sh.hint) - int(b.holders) // the own Waiter and a chunk so far served b.holders
+		if b.chunks > 0 {
+			n = max(n, b.chunks) // fewer waiters than the hint
+		}
+		n = min(max(n, 1), maxSlab)
+		b.slab = make([]Waiter, n)
+		b.chunks = max(b.chunks, 1) * 2
 	}
 	w := &b.slab[0]
 	b.slab = b.slab[1:]
@@ -149,8 +158,16 @@ func (b *batch) newWaiter() *Waiter {
 // that a name's wait-signal cycle does not allocate a batch each time.
 var batches = sync.Pool{New: func() any { return new(batch) }}
 
-func newBatch(sh *shard, k key, ready chan struct{}) *batch {
-	b := batches.Get().(*batch)
+// newBatch returns a batch for k with channel ready, from the pool if it
+// may go back there: not for a Register, whose Waiters may outlive it (an
+// empty pool's Get is slower than new).
+func newBatch(sh *shard, k key, ready chan struct{}, register bool) *batch {
+	var b *batch
+	if register {
+		b = new(batch)
+	} else {
+		b = batches.Get().(*batch)
+	}
 	b.ready, b.sh, b.key, b.size = ready, sh, k, -1
 	return b
 }
@@ -336,7 +353,7 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 		}
 		seq := c.seq.Add(1)
 		sh.count.signals++
-		b := newBatch(sh, k, closedChan)
+		b := newBatch(sh, k, closedChan, false)
 		b.ev, b.fired, b.size = Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}, true, size
 		retained, over := sh.retain(b, cur, now)
 		sh.mu.Unlock()
@@ -409,7 +426,7 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 		b = nil
 	}
 	if b == nil {
-		b = newBatch(sh, k, make(chan struct{}))
+		b = newBatch(sh, k, make(chan struct{}), w == nil)
 		sh.names[k] = b
 	}
 	if w == nil {
@@ -428,6 +445,9 @@ func (sh *shard) fire(b *batch, ev Event) int {
 	b.ev, b.fired = ev, true
 	n := int(b.holders)
 	sh.waiters -= n
+	if b.usedOwn {
+		sh.hint = b.holders
+	}
 	sh.count.delivered++
 	sh.count.woken += uint64(n)
 	return n

@@ -37,7 +37,7 @@ func (sh *shard) freshBatch(k key) *batch {
 	if sh.fresh == nil {
 		sh.fresh = make(map[key]*batch)
 	}
-	b := newBatch(sh, k, make(chan struct{}))
+	b := newBatch(sh, k, make(chan struct{}), false)
 	sh.fresh[k] = b
 	return b
 }
