@@ -125,7 +125,7 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 				delete(sh.names, m.key)
 				sh.count.delivered++
 				sh.count.woken++
-				b.holders = 1
+				b.state.Store(sealed | 1)
 				b.usedOwn = true // never recycled: the wait refers to it
 				aw.won = b
 				return memberTook
@@ -136,12 +136,13 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 			sh.names[m.key] = b
 		}
 	}
+	sh.unhot(b) // a batch with members is never hot: their count is in sh.waiters
 	m.b, m.prev, m.next, m.in = b, nil, b.members, true
 	if b.members != nil {
 		b.members.prev = m
 	}
 	b.members = m
-	b.holders++
+	b.state.Add(1)
 	sh.waiters++
 	return memberJoined
 }
@@ -154,7 +155,7 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 // fire b if the result is not 0.
 func (sh *shard) settle(b *batch, wk *wakeups) int32 {
 	if b.members == nil {
-		return b.holders
+		return b.holders()
 	}
 	for m := b.members; m != nil; m = m.next {
 		m.in = false
@@ -164,14 +165,15 @@ func (sh *shard) settle(b *batch, wk *wakeups) int32 {
 			wk.won = append(wk.won, m.aw)
 			continue
 		}
-		b.holders--
+		b.dropHolder()
 		sh.waiters--
 	}
 	b.members = nil
-	if b.holders == 0 {
+	n := b.holders()
+	if n == 0 {
 		sh.unpend(b)
 	}
-	return b.holders
+	return n
 }
 
 // drop takes the member m, which is in, out of its pending batch. Call it
@@ -187,9 +189,9 @@ func (sh *shard) drop(m *member) {
 		m.next.prev = m.prev
 	}
 	m.prev, m.next, m.in = nil, nil, false
-	b.holders--
+	left := b.dropHolder()
 	sh.waiters--
-	if b.holders == 0 {
+	if left == 0 {
 		sh.unpend(b)
 	}
 }

@@ -54,7 +54,10 @@ type key struct{ scope, name string }
 
 // shard holds the state of the names that hash to it.
 type shard struct {
-	c      *Coordinator // read-only
+	c   *Coordinator          // read-only
+	hot atomic.Pointer[batch] // the pending batch Registers join without mu (hot.go), or nil; written under mu
+	_   [48]byte              // keeps the lock's writes off the line every Register reads
+
 	mu     sync.Mutex
 	names  map[key]*batch // pending (waiters, not fired) or retained (fired, no holder); guarded by mu
 	fresh  map[key]*batch // pending batches of Fresh waits (fresh.go), nil until needed; guarded by mu
@@ -62,7 +65,7 @@ type shard struct {
 	armed  bool           // timer is pending; guarded by mu
 	closed bool           // guarded by mu
 
-	waiters  int                   // blocked waiters; guarded by mu
+	waiters  int                   // blocked waiters, but for hot's; guarded by mu
 	hint     int32                 // waiters of the last batch a Register joined, when it fired; guarded by mu
 	retained int                   // retained events; guarded by mu
 	def      scopeList             // the default scope's retained events, oldest first; guarded by mu
@@ -102,30 +105,41 @@ func (sh *shard) evict(reason int) {
 //     more (recycle, discard).
 //
 // close(ready) publishes ev, closed and fired: they are written before it
-// and only read after it, without the lock, by Waiter.Wait. Every other
-// field is guarded by the shard's mu.
+// and only read after it, without the lock, by Waiter.Wait. Registers read
+// state, chunk and key without the lock while the batch is its shard's hot
+// one (hot.go). Every other field is guarded by the shard's mu.
 type batch struct {
+	// Read by Registers without the shard's lock while b is hot (hot.go).
+	state atomic.Uint64               // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), and sealed
+	chunk atomic.Pointer[waiterChunk] // Waiters for Register after own, or nil
+	key   key                         // set by newBatch; a batch that was hot is never recycled
+
 	ready   chan struct{} // closed once fired
 	sh      *shard
-	key     key
 	ev      Event
-	closed  bool  // Close woke the batch: its waiters return ErrClosed
-	fired   bool  // guarded by the shard's mu, like everything below
-	usedOwn bool  // own is taken, or an any-of wait or a twin may refer to b once fired: it is never recycled
-	home    bool  // the home batch of an any-of wait (anyof.go), never in a map
-	holders int32 // pending: blocked waiters; fired: waiters that have not cancelled
+	closed  bool // Close woke the batch: its waiters return ErrClosed
+	fired   bool // guarded by the shard's mu, like everything below
+	usedOwn bool // own is taken, or an any-of wait or a twin may refer to b once fired: it is never recycled
+	home    bool // the home batch of an any-of wait (anyof.go), never in a map
 
 	members    *member       // pending: the list of any-of members among the holders (anyof.go)
 	prev, next *batch        // retained: links of its scope's retention list (scopeList); held: next is its twin (mixed.go)
 	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
 	own        Waiter        // the first Waiter Register hands out for this batch
-	slab       []Waiter      // more unused Waiters for Register, allocated in chunks
+	first      waiterChunk   // the first chunk's header, so that it costs one allocation
 	chunks     int           // the least size of b's next chunk: doubles with each chunk
 }
 
-// maxSlab bounds a chunk of Waiters (24 bytes each): a Waiter kept after
-// its batch is gone keeps its whole chunk alive, so at most 96 KiB, and
+// waiterChunk is a run of Waiters handed out in order, without a lock by
+// joinHot and under the shard's lock by newWaiter.
+type waiterChunk struct {
+	next atomic.Int32 // Waiters handed out; runs past len(ws) once all are
+	ws   []Waiter
+}
+
+// maxSlab bounds a chunk of Waiters (16 bytes each): a Waiter kept after
+// its batch is gone keeps its whole chunk alive, so at most 64 KiB, and
 // never more than the Waiters the name's previous round had.
 const maxSlab = 4096
 
@@ -140,18 +154,22 @@ func (b *batch) newWaiter() *Waiter {
 		b.usedOwn = true
 		return &b.own
 	}
-	if len(b.slab) == 0 {
-		n := int(b.sh.hint) - int(b.holders) // the own Waiter and a chunk so far served b.holders
-		if b.chunks > 0 {
-			n = max(n, b.chunks) // fewer waiters than the hint
+	if ch := b.chunk.Load(); ch != nil {
+		if i := ch.next.Add(1) - 1; int(i) < len(ch.ws) {
+			return &ch.ws[i]
 		}
-		n = min(max(n, 1), maxSlab)
-		b.slab = make([]Waiter, n)
-		b.chunks = max(b.chunks, 1) * 2
 	}
-	w := &b.slab[0]
-	b.slab = b.slab[1:]
-	return w
+	n := int(b.sh.hint) - int(b.holders()) // the own Waiter and the chunks so far served b.holders
+	ch := &b.first
+	if b.chunks > 0 {
+		n = max(n, b.chunks) // more waiters than the hint
+		ch = new(waiterChunk)
+	}
+	ch.ws = make([]Waiter, min(max(n, 1), maxSlab))
+	ch.next.Store(1)
+	b.chunk.Store(ch)
+	b.chunks = max(b.chunks, 1) * 2
+	return &ch.ws[0]
 }
 
 // batches recycles the batches that served one Wait and no Register, so
@@ -181,7 +199,7 @@ func newBatch(sh *shard, k key, ready chan struct{}, register bool) *batch {
 // with no Waiter from Register, no one can change them after the batch
 // fired. Whoever fired b must not touch it after unlocking.
 func (b *batch) recycle() {
-	if b.usedOwn || b.holders != 1 || b.closed {
+	if b.usedOwn || b.holders() != 1 || b.closed {
 		return
 	}
 	*b = batch{}
@@ -376,7 +394,7 @@ func (c *Coordinator) wait(ctx context.Context, scope, name string, opts []WaitO
 		return Event{}, err
 	}
 	var w Waiter // stays on the stack: nothing but this call refers to it
-	if _, err := c.join(&w, k); err != nil {
+	if _, err := c.join(c.shardFor(k), &w, k); err != nil {
 		return Event{}, err
 	}
 	ev, err := w.Wait(ctx)
@@ -391,17 +409,21 @@ func (c *Coordinator) register(scope, name string, opts []WaitOption) (*Waiter, 
 		return c.registerWith(scope, name, opts) // wait.go
 	}
 	k := key{scope: scope, name: name}
+	sh := c.shardFor(k)
+	if w := sh.joinHot(k); w != nil { // k is the key of a batch, so valid
+		return w, nil
+	}
 	if err := ValidateName(k.name); err != nil {
 		return nil, err
 	}
-	return c.join(nil, k)
+	return c.join(sh, nil, k)
 }
 
 // join makes w a waiter on k: the holder of k's retained event if there is
 // one, else a member of k's pending batch. For a nil w it hands out one of
-// the batch's Waiters (newWaiter). It returns w.
-func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
-	sh := c.shardFor(k)
+// the batch's Waiters (newWaiter), and makes the batch the shard's hot one
+// if there is none. k is in shard sh. It returns w.
+func (c *Coordinator) join(sh *shard, w *Waiter, k key) (*Waiter, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed {
@@ -414,7 +436,7 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 			delete(sh.names, k)
 			sh.count.delivered++
 			sh.count.woken++
-			b.holders = 1
+			b.state.Store(sealed | 1)
 			if w == nil {
 				w = b.newWaiter()
 			}
@@ -429,11 +451,19 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 		b = newBatch(sh, k, make(chan struct{}), w == nil)
 		sh.names[k] = b
 	}
+	hot := sh.hot.Load()
 	if w == nil {
 		w = b.newWaiter()
+		if hot == nil && b.members == nil && b.state.Load()&sealed == 0 { // b goes hot: its holders leave sh.waiters, see Stats
+			sh.waiters -= int(b.holders())
+			sh.hot.Store(b)
+			hot = b
+		}
 	}
-	sh.waiters++
-	b.holders++
+	b.state.Add(1)
+	if hot != b {
+		sh.waiters++
+	}
 	w.b = b
 	return w, nil
 }
@@ -443,10 +473,10 @@ func (c *Coordinator) join(w *Waiter, k key) (*Waiter, error) {
 func (sh *shard) fire(b *batch, ev Event) int {
 	delete(sh.names, b.key)
 	b.ev, b.fired = ev, true
-	n := int(b.holders)
-	sh.waiters -= n
+	n := b.seal()
+	sh.leftHot(b, n)
 	if b.usedOwn {
-		sh.hint = b.holders
+		sh.hint = int32(n)
 	}
 	sh.count.delivered++
 	sh.count.woken += uint64(n)
@@ -493,7 +523,7 @@ func (sh *shard) close() {
 		}
 		b.closed, b.fired = true, true
 		sh.closeMembers(b)
-		sh.waiters -= int(b.holders)
+		sh.leftHot(b, b.seal())
 		close(b.ready)
 	}
 	clear(sh.names)

@@ -674,3 +674,67 @@ func TestRegisteredWaiterSurvivesBatchReuse(t *testing.T) {
 		})
 	}
 }
+
+// Registrations after the first of a round join the pending batch without
+// the shard's lock; Stats, Cancel and S4 see them like any other.
+func TestStatsCountWaitersRegisteredWithoutTheLock(t *testing.T) { // S4
+	c := newCoordinator(t, eventcoord.WithShards(1))
+	ws := make([]*eventcoord.Waiter, 6)
+	for i := range ws {
+		ws[i] = register(t, c, "x")
+	}
+	other := register(t, c, "y") // same shard, another name
+	assert.Equal(t, 7, c.Stats().Waiters)
+	ws[0].Cancel() // the batch's own Waiter
+	ws[4].Cancel() // one from a chunk
+	s := c.Stats()
+	assert.Equal(t, 5, s.Waiters)
+	assert.Equal(t, 2, s.Names)
+
+	r := signal(t, c, "x", eventcoord.Data{})
+	assert.Equal(t, 4, r.Woken)
+	for _, i := range []int{1, 2, 3, 5} {
+		assert.Equal(t, r.Seq, await(t, ws[i]).Seq)
+	}
+	assert.Equal(t, 1, c.Stats().Waiters)
+
+	// A round whose waiters all leave leaves nothing, and the next round
+	// starts afresh.
+	for i := range ws {
+		ws[i] = register(t, c, "x")
+	}
+	for _, w := range ws {
+		w.Cancel()
+	}
+	other.Cancel()
+	s = c.Stats()
+	assert.Equal(t, 0, s.Waiters)
+	assert.Equal(t, 0, s.Names)
+	w := register(t, c, "x")
+	r = signal(t, c, "x", eventcoord.Data{})
+	assert.Equal(t, 1, r.Woken)
+	assert.Equal(t, r.Seq, await(t, w).Seq)
+	requireBalanced(t, c.Stats())
+}
+
+// A round of registrations costs the same few allocations however many
+// waiters register, once the shard has seen a round of that size: the
+// batch, its channel and one chunk of Waiters.
+func TestRoundAllocationsDoNotGrowWithWaiters(t *testing.T) {
+	for _, n := range []int{16, 1024} {
+		c := newCoordinator(t)
+		ws := make([]*eventcoord.Waiter, n)
+		data := eventcoord.Data{}
+		round := func() {
+			for i := range ws {
+				ws[i], _ = c.Register("x")
+			}
+			if _, err := c.Signal("x", data); err != nil {
+				t.Error(err)
+			}
+		}
+		round() // the shard learns the round's size
+		allocs := testing.AllocsPerRun(10, round)
+		assert.LessOrEqual(t, allocs, 3.0, "a round of %d waiters", n)
+	}
+}

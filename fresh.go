@@ -23,7 +23,7 @@ func (c *Coordinator) joinFresh(w *Waiter, k key) (*Waiter, error) {
 		w = b.newWaiter()
 	}
 	sh.waiters++
-	b.holders++
+	b.state.Add(1)
 	w.b = b
 	return w, nil
 }
@@ -48,7 +48,7 @@ func (sh *shard) closeFresh() {
 	for _, b := range sh.fresh {
 		b.closed, b.fired = true, true
 		sh.closeMembers(b)
-		sh.waiters -= int(b.holders)
+		sh.waiters -= b.seal()
 		close(b.ready)
 	}
 	sh.fresh = nil

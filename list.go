@@ -117,20 +117,20 @@ func (sh *shard) listScope(scope string, add func(NameState)) bool {
 		ns := NameState{Name: k.name}
 		switch {
 		case !b.fired:
-			ns.Waiters = int(b.holders)
+			ns.Waiters = int(b.holders())
 		case !b.expired(now):
 			ns.Retained, ns.Seq, ns.SignaledAt, ns.Size = true, b.ev.Seq, b.ev.SignaledAt, b.size
 		}
 		if f := sh.fresh[k]; f != nil {
-			ns.Waiters += int(f.holders)
+			ns.Waiters += int(f.holders())
 		}
 		if ns.Waiters > 0 || ns.Retained {
 			add(ns)
 		}
 	}
 	for k, f := range sh.fresh {
-		if _, seen := sh.names[k]; k.scope == scope && !seen && f.holders > 0 {
-			add(NameState{Name: k.name, Waiters: int(f.holders)})
+		if _, seen := sh.names[k]; k.scope == scope && !seen && f.holders() > 0 {
+			add(NameState{Name: k.name, Waiters: int(f.holders())})
 		}
 	}
 	return true

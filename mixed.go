@@ -105,8 +105,11 @@ func (c *Coordinator) signalMixed(sh *shard, k key, data Data, now time.Time) (R
 // closes b.ready after releasing sh.mu. Call it with sh.mu held.
 func (sh *shard) hand(b *batch, ev Event) int {
 	b.ev, b.fired = ev, true
-	n := int(b.holders)
-	sh.waiters -= n
+	n := b.seal()
+	sh.leftHot(b, n)
+	if b.usedOwn {
+		sh.hint = int32(n)
+	}
 	sh.count.woken += uint64(n)
 	return n
 }
@@ -125,12 +128,15 @@ func (b *batch) twin(f *batch) {
 // one, has no holder left: nobody returned its event or still holds it.
 // Call it with the shard's mu held.
 func (b *batch) abandoned() bool {
-	return b.holders == 0 && (b.next == nil || b.next.holders == 0)
+	return b.holders() == 0 && (b.next == nil || b.next.holders() == 0)
 }
 
 // unpend takes the pending batch b, which lost its last holder, out of its
-// map. Call it with sh.mu held.
+// map, and out of hot if it was. Call it with sh.mu held.
 func (sh *shard) unpend(b *batch) {
+	if sh.hot.Load() == b {
+		sh.hot.Store(nil)
+	}
 	if len(sh.fresh) != 0 && sh.fresh[b.key] == b {
 		delete(sh.fresh, b.key)
 		return

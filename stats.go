@@ -40,6 +40,9 @@ func (c *Coordinator) Stats() Stats {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		s.Waiters += sh.waiters
+		if hot := sh.hot.Load(); hot != nil { // pending: sh.waiters leaves its holders out
+			s.Waiters += int(hot.holders())
+		}
 		s.Retained += sh.retained
 		s.Names += len(sh.names)
 		for k := range sh.fresh { // a name with Fresh waiters only

@@ -119,3 +119,57 @@ func TestNothingIsLost(t *testing.T) { // S3
 	assert.NotZero(t, s.Replaced, "the test should exercise replacement")
 	assert.NotZero(t, s.Evicted, "the test should exercise the bound")
 }
+
+// TestReRegisteringWaitersMissNothing races goroutines that register again
+// as soon as they have an event, as fan-out users do, against signals sent
+// without waiting for them: those registrations mostly join their shard's
+// pending batch without its lock. Every event a goroutine gets is newer
+// than its last (S6), and every wake-up is counted (S1, S3).
+func TestReRegisteringWaitersMissNothing(t *testing.T) { // S1, S3, S6
+	c := newCoordinator(t, eventcoord.WithShards(1))
+	const goroutines, signals = 8, 3000
+	names := []string{"a", "b"} // two names in one shard: one hot, one not
+	var got [goroutines]int
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			name, last := names[g%len(names)], uint64(0)
+			for {
+				w, err := c.Register(name)
+				if err != nil {
+					return
+				}
+				ev, err := w.Wait(context.Background())
+				if err != nil {
+					assert.ErrorIs(t, err, eventcoord.ErrClosed)
+					return
+				}
+				assert.Greater(t, ev.Seq, last, "goroutine %d got an event older than its last", g)
+				last = ev.Seq
+				got[g]++
+			}
+		})
+	}
+	t.Cleanup(func() { c.Close(); wg.Wait() }) // joined on every path
+	var woken int
+	for i := range signals {
+		woken += signal(t, c, names[i%len(names)], eventcoord.Data{}).Woken
+	}
+	// Every goroutine has registered again or is about to; take what is
+	// retained so the count settles, then compare.
+	eventually(t, "every goroutine waits again", func() bool {
+		s := c.Stats()
+		return s.Waiters == goroutines && s.Retained == 0
+	})
+	require.NoError(t, c.Close())
+	wg.Wait()
+	s := c.Stats()
+	total := 0
+	for _, n := range got {
+		total += n
+	}
+	assert.Equal(t, s.Woken, uint64(total), "every wake-up counted once")
+	assert.LessOrEqual(t, uint64(woken), s.Woken, "Receipts count the fanned-out wake-ups")
+	assert.Equal(t, 0, s.Waiters)
+	requireBalanced(t, s)
+}

@@ -38,5 +38,5 @@ func (c *Coordinator) registerSpec(scope string, spec WaitSpec) (*Waiter, error)
 	case spec.Fresh:
 		return c.joinFresh(nil, k)
 	}
-	return c.join(nil, k)
+	return c.join(c.shardFor(k), nil, k)
 }

@@ -113,13 +113,15 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		sh.mu.Unlock()
 		return w.state.Load() != returned
 	}
-	b.holders--
+	left := b.dropHolder()
 	var wake wakeups // filled under the lock: the batch may be recycled after
 	scope, over := b.key.scope, false
 	switch {
 	case !b.fired:
-		sh.waiters--
-		if b.holders == 0 {
+		if sh.hot.Load() != b { // the hot batch's holders are not in sh.waiters
+			sh.waiters--
+		}
+		if left == 0 {
 			sh.unpend(b)
 		}
 	case b.abandoned() && !b.closed:
