@@ -154,11 +154,20 @@ func (b *batch) newWaiter() *Waiter {
 		b.usedOwn = true
 		return &b.own
 	}
-	if ch := b.chunk.Load(); ch != nil {
+	for {
+		ch := b.chunk.Load()
+		if ch == nil || int(ch.next.Load()) >= len(ch.ws) {
+			ch = b.newChunk()
+		}
 		if i := ch.next.Add(1) - 1; int(i) < len(ch.ws) {
 			return &ch.ws[i]
 		}
 	}
+}
+
+// newChunk gives b a new chunk of Waiters and returns it. Call it with the
+// shard's mu held.
+func (b *batch) newChunk() *waiterChunk {
 	n := int(b.sh.hint) - int(b.holders()) // the own Waiter and the chunks so far served b.holders
 	ch := &b.first
 	if b.chunks > 0 {
@@ -166,10 +175,9 @@ func (b *batch) newWaiter() *Waiter {
 		ch = new(waiterChunk)
 	}
 	ch.ws = make([]Waiter, min(max(n, 1), maxSlab))
-	ch.next.Store(1)
 	b.chunk.Store(ch)
 	b.chunks = max(b.chunks, 1) * 2
-	return &ch.ws[0]
+	return ch
 }
 
 // batches recycles the batches that served one Wait and no Register, so
@@ -455,6 +463,9 @@ func (c *Coordinator) join(sh *shard, w *Waiter, k key) (*Waiter, error) {
 	if w == nil {
 		w = b.newWaiter()
 		if hot == nil && b.members == nil && b.state.Load()&sealed == 0 { // b goes hot: its holders leave sh.waiters, see Stats
+			if b.chunk.Load() == nil && sh.hint > 1 {
+				b.newChunk() // now, or the next Registers take the lock to make it
+			}
 			sh.waiters -= int(b.holders())
 			sh.hot.Store(b)
 			hot = b
