@@ -338,14 +338,16 @@ func (c *Coordinator) shardFor(k key) *shard {
 }
 
 func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
-	if err := ValidateName(k.name); err != nil {
-		return Receipt{}, err
+	sh := c.shardFor(k)
+	if hot := sh.hot.Load(); hot == nil || hot.key != k { // else k is a batch's key, so valid
+		if err := ValidateName(k.name); err != nil {
+			return Receipt{}, err
+		}
 	}
 	if data == nil {
 		return Receipt{}, ErrDataRequired
 	}
 	now := time.Now()
-	sh := c.shardFor(k)
 	size := int64(-1) // measured only if the event is to be retained
 	sh.mu.Lock()
 	for {
@@ -353,7 +355,10 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 			sh.mu.Unlock()
 			return Receipt{}, ErrClosed
 		}
-		cur := sh.names[k]
+		cur := sh.hot.Load() // under the lock, hot is pending and in names, with no any-of member
+		if cur == nil || cur.key != k {
+			cur = sh.names[k]
+		}
 		if len(sh.fresh) != 0 || cur != nil && cur.members != nil {
 			return c.signalMixed(sh, k, data, now) // Fresh or any-of waiters (mixed.go)
 		}
