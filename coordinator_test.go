@@ -738,3 +738,39 @@ func TestRoundAllocationsDoNotGrowWithWaiters(t *testing.T) {
 		assert.LessOrEqual(t, allocs, 3.0, "a round of %d waiters", n)
 	}
 }
+
+// An any-of wait that joins a name's pending batch while Registers join it
+// without the lock takes it out of that path; the counts stay right before
+// and after the signal, and the any-of wait is served like the others.
+func TestAnyOfWaitJoiningTheHotBatch(t *testing.T) { // S1, S3
+	c := newCoordinator(t, eventcoord.WithShards(1))
+	ws := []*eventcoord.Waiter{register(t, c, "x"), register(t, c, "x"), register(t, c, "x")}
+	any, err := c.Register("y", eventcoord.Or("x"))
+	require.NoError(t, err)
+	ws = append(ws, register(t, c, "x"), register(t, c, "x"))
+	ws[1].Cancel()
+	ws[3].Cancel()
+	assert.Equal(t, 5, c.Stats().Waiters, "3 plain waiters on x, and the any-of wait on x and y")
+
+	r := signal(t, c, "x", eventcoord.Data{})
+	assert.Equal(t, 4, r.Woken)
+	for _, i := range []int{0, 2, 4} {
+		assert.Equal(t, r.Seq, await(t, ws[i]).Seq)
+	}
+	assert.Equal(t, r.Seq, await(t, any).Seq)
+	s := c.Stats()
+	assert.Equal(t, 0, s.Waiters)
+	assert.Equal(t, 0, s.Names)
+
+	// The next round joins without the lock again.
+	for i := range ws {
+		ws[i] = register(t, c, "x")
+	}
+	assert.Equal(t, 5, c.Stats().Waiters)
+	r = signal(t, c, "x", eventcoord.Data{})
+	assert.Equal(t, 5, r.Woken)
+	for _, w := range ws {
+		assert.Equal(t, r.Seq, await(t, w).Seq)
+	}
+	requireBalanced(t, c.Stats())
+}
