@@ -125,7 +125,7 @@ func (sh *shard) joinMember(m *member, fresh bool) joined {
 				delete(sh.names, m.key)
 				sh.count.delivered++
 				sh.count.woken++
-				b.state.Store(sealed | 1)
+				b.setHolders(1)
 				b.usedOwn = true // never recycled: the wait refers to it
 				aw.won = b
 				return memberTook

@@ -110,9 +110,9 @@ func (sh *shard) evict(reason int) {
 // one (hot.go). Every other field is guarded by the shard's mu.
 type batch struct {
 	// Read by Registers without the shard's lock while b is hot (hot.go).
-	state atomic.Uint64               // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), and sealed
-	chunk atomic.Pointer[waiterChunk] // Waiters for Register after own, or nil
-	key   key                         // set by newBatch; a batch that was hot is never recycled
+	state atomic.Uint64            // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), sealed, and the Waiters taken from chunk
+	chunk atomic.Pointer[[]Waiter] // &ws once set: the Waiters for Register after own, or nil
+	key   key                      // set by newBatch; a batch that was hot is never recycled
 
 	ready   chan struct{} // closed once fired
 	sh      *shard
@@ -127,15 +127,8 @@ type batch struct {
 	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
 	own        Waiter        // the first Waiter Register hands out for this batch
-	first      waiterChunk   // the first chunk's header, so that it costs one allocation
-	chunks     int           // the least size of b's next chunk: doubles with each chunk
-}
-
-// waiterChunk is a run of Waiters handed out in order, without a lock by
-// joinHot and under the shard's lock by newWaiter.
-type waiterChunk struct {
-	next atomic.Int32 // Waiters handed out; runs past len(ws) once all are
-	ws   []Waiter
+	ws         []Waiter      // chunk's Waiters, set once
+	slab       []Waiter      // more unused Waiters once ws is used up, allocated in chunks
 }
 
 // maxSlab bounds a chunk of Waiters (16 bytes each): a Waiter kept after
@@ -143,41 +136,37 @@ type waiterChunk struct {
 // never more than the Waiters the name's previous round had.
 const maxSlab = 4096
 
-// newWaiter returns an unused Waiter for b: the one inside b, then Waiters
-// from chunks sized by the shard's last fan-out (hint), doubling if more
-// come, up to maxSlab. So the common single waiter costs no allocation,
-// and a name whose rounds gather about as many waiters as the last one
-// costs one chunk a round, however many there are.
+// newWaiter returns an unused Waiter for b: the one inside b, then those
+// of its chunk, sized by the shard's last fan-out (hint) up to maxSlab and
+// shared with joinHot, then Waiters from chunks that double with the
+// number of holders. So the common single waiter costs no allocation, and
+// a name whose rounds gather about as many waiters as the last one costs
+// one chunk a round, however many there are.
 // Call it with the shard's mu held.
 func (b *batch) newWaiter() *Waiter {
 	if !b.usedOwn {
 		b.usedOwn = true
 		return &b.own
 	}
-	for {
-		ch := b.chunk.Load()
-		if ch == nil || int(ch.next.Load()) >= len(ch.ws) {
-			ch = b.newChunk()
-		}
-		if i := ch.next.Add(1) - 1; int(i) < len(ch.ws) {
-			return &ch.ws[i]
-		}
+	if b.chunk.Load() == nil {
+		b.newChunk()
 	}
+	if w := b.take(0); w != nil {
+		return w
+	}
+	if len(b.slab) == 0 {
+		b.slab = make([]Waiter, min(max(int(b.holders()), 1), maxSlab))
+	}
+	w := &b.slab[0]
+	b.slab = b.slab[1:]
+	return w
 }
 
-// newChunk gives b a new chunk of Waiters and returns it. Call it with the
-// shard's mu held.
-func (b *batch) newChunk() *waiterChunk {
-	n := int(b.sh.hint) - int(b.holders()) // the own Waiter and the chunks so far served b.holders
-	ch := &b.first
-	if b.chunks > 0 {
-		n = max(n, b.chunks) // more waiters than the hint
-		ch = new(waiterChunk)
-	}
-	ch.ws = make([]Waiter, min(max(n, 1), maxSlab))
-	b.chunk.Store(ch)
-	b.chunks = max(b.chunks, 1) * 2
-	return ch
+// newChunk gives b its chunk of Waiters, for the waiters of the last
+// fan-out but the one own serves. Call it with the shard's mu held.
+func (b *batch) newChunk() {
+	b.ws = make([]Waiter, min(max(int(b.sh.hint)-1, 1), maxSlab))
+	b.chunk.Store(&b.ws)
 }
 
 // batches recycles the batches that served one Wait and no Register, so
@@ -449,7 +438,7 @@ func (c *Coordinator) join(sh *shard, w *Waiter, k key) (*Waiter, error) {
 			delete(sh.names, k)
 			sh.count.delivered++
 			sh.count.woken++
-			b.state.Store(sealed | 1)
+			b.setHolders(1)
 			if w == nil {
 				w = b.newWaiter()
 			}

@@ -9,9 +9,10 @@ package eventcoord
 // holder, or an any-of wait joins it (unhot): only batches of plain waits
 // are hot, and one that stopped being hot stays sealed.
 //
-// A batch's state word holds its holder count and the sealed bit. A
-// Register joins the hot batch by a compare-and-swap that adds a holder
-// unless the batch is sealed, so it either joins before the batch fires
+// A batch's state word holds its holder count, the sealed bit and how many
+// Waiters were taken from its chunk. A Register joins the hot batch by a
+// compare-and-swap that adds a holder and takes a Waiter unless the batch
+// is sealed or the chunk used up, so it either joins before the batch fires
 // (and is counted in the Receipt and woken) or sees it sealed and takes
 // the lock; under the lock, firing, closing and losing the last holder
 // seal the batch before anything else. A batch that was hot has a Waiter
@@ -22,9 +23,15 @@ package eventcoord
 // lock guards; Stats adds them, and the batch's count is final once it is
 // sealed, when it stops being hot (leftHot).
 
-// sealed marks a batch that no Register may join without the lock: it
-// fired, or lost its last holder while pending.
-const sealed = 1 << 32
+// The bits of a batch's state above its holders: sealed marks a batch that
+// no Register may join without the lock (it fired, lost its last holder
+// while pending, or stopped being hot), and the bits above it count the
+// Waiters taken from its chunk, so that joining is one compare-and-swap.
+const (
+	sealed      = 1 << 32
+	takenShift  = 33
+	holdersMask = 1<<32 - 1
+)
 
 // holders returns how many waiters hold b (see batch.state).
 func (b *batch) holders() int32 { return int32(uint32(b.state.Load())) }
@@ -32,6 +39,29 @@ func (b *batch) holders() int32 { return int32(uint32(b.state.Load())) }
 // seal seals b and returns its holders, which no Register changes from
 // then on. Call it with the shard's mu held.
 func (b *batch) seal() int { return int(uint32(b.state.Or(sealed))) }
+
+// setHolders sets the holders of b, which is not pending, and seals it.
+// Call it with the shard's mu held.
+func (b *batch) setHolders(n uint32) {
+	b.state.Store(b.state.Load()&^holdersMask | sealed | uint64(n))
+}
+
+// take takes a Waiter from b's chunk, which is set, adding add holders in
+// the same step, and returns it; or nil if the chunk is used up, or if b
+// is sealed and add is not 0 (a join without the lock).
+func (b *batch) take(add uint64) *Waiter {
+	ws := *b.chunk.Load()
+	for {
+		s := b.state.Load()
+		i := s >> takenShift
+		if i >= uint64(len(ws)) || add != 0 && s&sealed != 0 {
+			return nil
+		}
+		if b.state.CompareAndSwap(s, s+add+1<<takenShift) {
+			return &ws[i]
+		}
+	}
+}
 
 // dropHolder takes a holder off b and returns how many are left; a batch
 // left with none is sealed in the same step, so that no Register joins a
@@ -81,24 +111,13 @@ func (sh *shard) joinHot(k key) *Waiter {
 	if b == nil || b.key != k {
 		return nil
 	}
-	ch := b.chunk.Load()
-	if ch == nil {
+	if b.chunk.Load() == nil {
 		return nil
 	}
-	i := ch.next.Add(1) - 1
-	if int(i) >= len(ch.ws) {
+	w := b.take(1)
+	if w == nil {
 		return nil
 	}
-	for {
-		s := b.state.Load()
-		if s&sealed != 0 {
-			return nil // the Waiter at i stays unused
-		}
-		if b.state.CompareAndSwap(s, s+1) {
-			break
-		}
-	}
-	w := &ch.ws[i]
 	w.b = b
 	return w
 }

@@ -49,7 +49,7 @@ func (sh *shard) retain(b, cur *batch, now time.Time) (retained, over bool) {
 		return false, false
 	}
 	b.expires = t + min(c.ttl, math.MaxInt64-t) // t ≥ 0: no overflow
-	b.state.Store(sealed)
+	b.setHolders(0)
 	if cur != nil {
 		over = sh.reindex(cur, b)
 		cur.discard()
