@@ -110,9 +110,9 @@ func (sh *shard) evict(reason int) {
 // one (hot.go). Every other field is guarded by the shard's mu.
 type batch struct {
 	// Read by Registers without the shard's lock while b is hot (hot.go).
-	state atomic.Uint64            // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), sealed, and the Waiters taken from chunk
-	chunk atomic.Pointer[[]Waiter] // &ws once set: the Waiters for Register after own, or nil
-	key   key                      // set by newBatch; a batch that was hot is never recycled
+	state atomic.Uint64               // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), sealed, and the Waiters taken from chunk.ws
+	chunk atomic.Pointer[waiterChunk] // the Waiters for Register after own, set once, or nil
+	key   key                         // set by newBatch; a batch that was hot is never recycled
 
 	ready   chan struct{} // closed once fired
 	sh      *shard
@@ -127,8 +127,14 @@ type batch struct {
 	expires    time.Duration // when a retained event expires, as the time since the Coordinator's epoch
 	size       int64         // length of ev.Data's JSON encoding once measured, else -1
 	own        Waiter        // the first Waiter Register hands out for this batch
-	ws         []Waiter      // chunk's Waiters, set once
-	slab       []Waiter      // more unused Waiters once ws is used up, allocated in chunks
+}
+
+// waiterChunk holds the Waiters a batch hands out after its own, apart
+// from the batch, so that the common single waiter's batch stays in its
+// 192-byte size class.
+type waiterChunk struct {
+	ws   []Waiter // set once, before the chunk is published; taken in order by take
+	slab []Waiter // more unused Waiters once ws is used up, allocated in chunks; guarded by the shard's mu
 }
 
 // maxSlab bounds a chunk of Waiters (16 bytes each): a Waiter kept after
@@ -154,19 +160,19 @@ func (b *batch) newWaiter() *Waiter {
 	if w := b.take(0); w != nil {
 		return w
 	}
-	if len(b.slab) == 0 {
-		b.slab = make([]Waiter, min(max(int(b.holders()), 1), maxSlab))
+	ch := b.chunk.Load()
+	if len(ch.slab) == 0 {
+		ch.slab = make([]Waiter, min(max(int(b.holders()), 1), maxSlab))
 	}
-	w := &b.slab[0]
-	b.slab = b.slab[1:]
+	w := &ch.slab[0]
+	ch.slab = ch.slab[1:]
 	return w
 }
 
 // newChunk gives b its chunk of Waiters, for the waiters of the last
 // fan-out but the one own serves. Call it with the shard's mu held.
 func (b *batch) newChunk() {
-	b.ws = make([]Waiter, min(max(int(b.sh.hint)-1, 1), maxSlab))
-	b.chunk.Store(&b.ws)
+	b.chunk.Store(&waiterChunk{ws: make([]Waiter, min(max(int(b.sh.hint)-1, 1), maxSlab))})
 }
 
 // batches recycles the batches that served one Wait and no Register, so

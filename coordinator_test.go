@@ -719,7 +719,7 @@ func TestStatsCountWaitersRegisteredWithoutTheLock(t *testing.T) { // S4
 
 // A round of registrations costs the same few allocations however many
 // waiters register, once the shard has seen a round of that size: the
-// batch, its channel and one chunk of Waiters.
+// batch, its channel, and one chunk of Waiters with its header.
 func TestRoundAllocationsDoNotGrowWithWaiters(t *testing.T) {
 	for _, n := range []int{16, 1024} {
 		c := newCoordinator(t)
@@ -735,7 +735,7 @@ func TestRoundAllocationsDoNotGrowWithWaiters(t *testing.T) {
 		}
 		round() // the shard learns the round's size
 		allocs := testing.AllocsPerRun(10, round)
-		assert.LessOrEqual(t, allocs, 3.0, "a round of %d waiters", n)
+		assert.LessOrEqual(t, allocs, 4.0, "a round of %d waiters", n)
 	}
 }
 

@@ -50,7 +50,7 @@ func (b *batch) setHolders(n uint32) {
 // the same step, and returns it; or nil if the chunk is used up, or if b
 // is sealed and add is not 0 (a join without the lock).
 func (b *batch) take(add uint64) *Waiter {
-	ws := *b.chunk.Load()
+	ws := b.chunk.Load().ws
 	for {
 		s := b.state.Load()
 		i := s >> takenShift
