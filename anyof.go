@@ -248,6 +248,7 @@ func (aw *anyWait) withdraw(err error) bool {
 	}
 	aw.w.state.CompareAndSwap(waiting, why)
 	aw.tidy(-1)
+	close(aw.home.ready) // no name can claim the wait any more: wake a Wait blocked on it
 	return true
 }
 

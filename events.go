@@ -54,8 +54,10 @@ type Events interface {
 //
 // Its methods are safe for concurrent use and behave as [Waiter]'s: Wait
 // blocks until the event arrives or ctx ends (the Registration then leaves,
-// as by Cancel); Done is closed once Wait would return at once; Cancel
-// withdraws it and gives back an event it holds but has not returned.
+// as by Cancel); Done is closed once the event (or an error such as
+// ErrClosed) is there for Wait to return at once; Cancel withdraws it and
+// gives back an event it holds but has not returned. Once it has left, Wait
+// returns at once why, and Done may stay open (see [Waiter.Done]).
 type Registration interface {
 	Wait(ctx context.Context) (Event, error)
 	Done() <-chan struct{}

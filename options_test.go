@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -144,14 +145,14 @@ func TestDoneOfAWaiterThatLeft(t *testing.T) {
 	lone := register(t, c, "y")
 	lone.Cancel()
 	require.True(t, signal(t, c, "y", eventcoord.Data{}).Retained)
-	assert.False(t, ready(lone), "Done of a waiter that left alone")
+	assert.True(t, ready(lone), "Done of a waiter that left alone is closed at once")
 
 	anyOf := registerWith(t, c, "z", eventcoord.Or("zz"))
 	beside := register(t, c, "z")
 	anyOf.Cancel()
 	signal(t, c, "z", eventcoord.Data{})
 	await(t, beside)
-	assert.False(t, ready(anyOf), "Done of an any-of waiter that left")
+	assert.True(t, ready(anyOf), "Done of an any-of waiter that left is closed at once")
 	_, err = anyOf.Wait(context.Background())
 	assert.ErrorIs(t, err, context.Canceled)
 }
@@ -274,4 +275,73 @@ func TestANilWaitOptionAsksForNothing(t *testing.T) { // S7: bad input never pan
 	spec, err := eventcoord.NewWaitSpec("x", nil, eventcoord.Fresh(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, eventcoord.WaitSpec{Names: []string{"x"}, Fresh: true}, spec)
+}
+
+// TestCancelWakesAWaitBlockedOnTheSameWaiter: Waiter's methods are safe
+// for concurrent use, so a Cancel from another goroutine must end a Wait
+// blocked on the Waiter. It never did for a Waiter alone on its name (or
+// an any-of one): nothing closed the channel the Wait blocked on, not even
+// Close, and the goroutine leaked (found by an outside tester).
+func TestCancelWakesAWaitBlockedOnTheSameWaiter(t *testing.T) { // S4, S5
+	for name, opts := range map[string][]eventcoord.WaitOption{
+		"plain": nil,
+		"fresh": {eventcoord.Fresh()},
+		"or":    {eventcoord.Or("other")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := eventcoord.New()
+			defer c.Close()
+			w, err := c.Register("x", opts...)
+			require.NoError(t, err)
+			got := make(chan error, 1)
+			go func() {
+				_, err := w.Wait(context.Background())
+				got <- err
+			}()
+			w.Cancel() // before or while the Wait blocks: either way it must end
+			select {
+			case err := <-got:
+				assert.ErrorIs(t, err, context.Canceled)
+			case <-time.After(time.Minute):
+				t.Fatal("a Wait blocked on a cancelled Waiter never returned")
+			}
+			select {
+			case <-w.Done():
+			default:
+				t.Error("Done of a cancelled Waiter alone on its name is not closed")
+			}
+			assert.Zero(t, c.Stats().Waiters)
+		})
+	}
+}
+
+// TestCancelOfASharedWaiterEndsItsWaitWithTheBatch: a Waiter that shares
+// its channel with others cannot close it; a Wait blocked on it returns
+// context.Canceled when the others' event comes, and does not take it.
+func TestCancelOfASharedWaiterEndsItsWaitWithTheBatch(t *testing.T) {
+	c := eventcoord.New()
+	defer c.Close()
+	w, err := c.Register("x")
+	require.NoError(t, err)
+	other, err := c.Register("x")
+	require.NoError(t, err)
+	defer other.Cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, err := w.Wait(context.Background())
+		got <- err
+	}()
+	w.Cancel()
+	r, err := c.Signal("x", eventcoord.Data{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Woken, "the cancelled Waiter is not woken")
+	select {
+	case err := <-got:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(time.Minute):
+		t.Fatal("the Wait did not end with its batch")
+	}
+	ev, err := other.Wait(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq)
 }

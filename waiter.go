@@ -62,14 +62,17 @@ func (w *Waiter) Wait(ctx context.Context) (Event, error) {
 // Done returns a channel that is closed when the waiter's event (or
 // ErrClosed) is ready, for use in a select; call Wait to receive it.
 //
-// Once the waiter has left (Cancel, or a Wait whose context ended), Done
-// means nothing any more: Wait returns why it left. The channel of a
-// waiter on one name is shared with the waiters registered with it, so it
-// is closed when a signal reaches them, and never if none is left; that of
-// a waiter on several names is never closed once it left.
+// Once the waiter has left (Cancel, or a Wait whose context ended), Wait
+// returns at once why it left, and Done is closed as soon as no waiter is
+// left with it: at once for a waiter alone on its name or on several names
+// (with Or); the channel of a waiter on one name is shared with the
+// waiters registered with it, so otherwise it is closed when a signal
+// reaches them, or at Close.
 func (w *Waiter) Done() <-chan struct{} { return w.b.ready }
 
-// Cancel withdraws the waiter; later Waits return context.Canceled. If the
+// Cancel withdraws the waiter; later Waits return context.Canceled, and so
+// does a Wait blocked on the waiter in another goroutine, once Done is
+// closed (see Done: at once unless other waiters share its channel). If the
 // waiter holds an event it has not returned from Wait, and no other waiter
 // returned or still holds that event, the event is given back: handed to
 // the waiters now waiting on the name, or retained again (unless a newer
@@ -123,6 +126,10 @@ func (w *Waiter) leave(err error, cancel bool) bool {
 		}
 		if left == 0 {
 			sh.unpend(b)
+			// Sealed and out of the shard, b fires no more: wake a Wait
+			// that another goroutine has blocked on this Waiter, so that
+			// it returns why the Waiter left.
+			close(b.ready)
 		}
 	case b.abandoned() && !b.closed:
 		if b.size < 0 { // it may be retained again: measure it, outside the lock if large
