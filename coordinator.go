@@ -377,17 +377,26 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 				continue
 			}
 		}
-		seq := c.seq.Add(1)
-		sh.count.signals++
-		b := newBatch(sh, k, closedChan, false)
-		b.ev, b.fired, b.size = Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}, true, size
-		retained, over := sh.retain(b, cur, now)
-		sh.mu.Unlock()
-		if over && c.enforce(k.scope, k, seq) {
-			retained = false
-		}
-		return Receipt{Seq: seq, Retained: retained}, nil
+		return sh.retainSignal(k, cur, data, size, now), nil
 	}
+}
+
+// retainSignal accepts data as k's event for nobody waiting: retained,
+// replacing cur (k's retained event, if any), unless retention is off or a
+// bound evicts it. size is the data's, measured if retention is on. Call it
+// with sh.mu held and no pending batch for k; it unlocks sh.mu.
+func (sh *shard) retainSignal(k key, cur *batch, data Data, size int64, now time.Time) Receipt {
+	c := sh.c
+	seq := c.seq.Add(1)
+	sh.count.signals++
+	b := newBatch(sh, k, closedChan, false)
+	b.ev, b.fired, b.size = Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}, true, size
+	retained, over := sh.retain(b, cur, now)
+	sh.mu.Unlock()
+	if over && c.enforce(k.scope, k, seq) {
+		retained = false
+	}
+	return Receipt{Seq: seq, Retained: retained}
 }
 
 func (c *Coordinator) wait(ctx context.Context, scope, name string, opts []WaitOption) (Event, error) {

@@ -87,16 +87,7 @@ func (c *Coordinator) signalMixed(sh *shard, k key, data Data, now time.Time) (R
 				continue
 			}
 		}
-		seq := c.seq.Add(1)
-		sh.count.signals++
-		b := newBatch(sh, k, closedChan, false)
-		b.ev, b.fired, b.size = Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now}, true, size
-		retained, over := sh.retain(b, cur, now)
-		sh.mu.Unlock()
-		if over && c.enforce(k.scope, k, seq) {
-			retained = false
-		}
-		return Receipt{Seq: seq, Retained: retained}, nil
+		return sh.retainSignal(k, cur, data, size, now), nil
 	}
 }
 
