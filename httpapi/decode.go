@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/eventcoord/eventcoord"
 )
@@ -235,6 +237,9 @@ func decodeAnyOf(raw json.RawMessage, name string) ([]string, *apiError) {
 	if err := json.Unmarshal(raw, &names); err != nil {
 		return nil, errorf(http.StatusBadRequest, "anyOf must be an array of event names (strings)")
 	}
+	if !textValid(raw) {
+		return nil, kinded(KindInvalidName, errorf(http.StatusBadRequest, "Invalid event name in anyOf: not valid UTF-8"))
+	}
 	seen := map[string]bool{name: true}
 	var out []string
 	for i, n := range names {
@@ -312,6 +317,9 @@ func decodeRegister(body []byte, def, ceiling time.Duration) (registerBody, *api
 	}
 	if req.Name == nil {
 		return registerBody{}, errorf(http.StatusBadRequest, "name is required: the event name to wait for")
+	}
+	if !textValid(body) { // the body holds names only
+		return registerBody{}, kinded(KindInvalidName, errorf(http.StatusBadRequest, "Invalid event name: not valid UTF-8"))
 	}
 	b := registerBody{name: *req.Name}
 	if err := eventcoord.ValidateName(b.name); err != nil {
@@ -425,3 +433,46 @@ func parseListQuery(q url.Values) (eventcoord.ListOptions, *apiError) {
 }
 
 var msgBadLimit = fmt.Sprintf("limit must not be negative: give 0 (the default, %d names) to %d", eventcoord.DefaultListLimit, eventcoord.MaxListLimit)
+
+// textValid reports whether the JSON raw holds only valid UTF-8 text: no
+// invalid byte and no \u escape of a lone surrogate. encoding/json turns
+// both into U+FFFD without a word, so a name given so would silently be
+// another name; in a path the same name is refused.
+func textValid(raw []byte) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	for i := 0; i+5 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // an escape of one character, such as \\
+			continue
+		}
+		r, ok := hex4(raw[i+2:])
+		i += 5
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+		case r >= 0xDC00: // a low surrogate first
+			return false
+		case i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u':
+			if lo, ok := hex4(raw[i+3:]); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// hex4 returns the rune of the four hex digits that b starts with.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(n), err == nil
+}
