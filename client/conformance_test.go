@@ -64,27 +64,11 @@ func TestConformanceOverRedis(t *testing.T) {
 			bus.Close()
 		})
 		return eventcoordtest.Factory{
-			Scope: clients(t, srv.URL),
-			Peer:  clients(t, srv.URL),
-			Waiters: func() int {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				keys, err := rdb.Keys(ctx, prefix+":w:*").Result()
-				if err != nil {
-					return -1
-				}
-				n := 0
-				for _, k := range keys {
-					m, err := rdb.HLen(ctx, k).Result()
-					if err != nil {
-						return -1
-					}
-					n += int(m)
-				}
-				return n
-			},
-			Stats: bus.Stats,
-			Close: bus.Close,
+			Scope:   clients(t, srv.URL),
+			Peer:    clients(t, srv.URL),
+			Waiters: func() int { return redistest.Registrations(rdb, prefix) },
+			Stats:   bus.Stats,
+			Close:   bus.Close,
 		}
 	})
 }

@@ -202,3 +202,24 @@ func (s *Server) major() (int, error) {
 	}
 	return strconv.Atoi(string(m[1]))
 }
+
+// Registrations returns how many waits redisbus has registered in Redis
+// under prefix (the fields of its P:w:* hashes), or -1 if Redis cannot say:
+// a Factory's Waiters for the conformance suite.
+func Registrations(rdb *redis.Client, prefix string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := rdb.Keys(ctx, prefix+":w:*").Result()
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, k := range keys {
+		m, err := rdb.HLen(ctx, k).Result()
+		if err != nil {
+			return -1
+		}
+		n += int(m)
+	}
+	return n
+}
