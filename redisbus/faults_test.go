@@ -346,22 +346,28 @@ func TestOverallBoundHoldsWhenAScopesIndexIsGone(t *testing.T) { // S10
 	assert.Equal(t, uint64(1), b.Stats().EvictedBy.Count)
 }
 
+// reofferedPastAPause pauses p, a child waiting on "paused", signals it
+// from b, and takes here the event that, unanswered by p, is offered again
+// and retained. It returns the signal's Receipt.
+func reofferedPastAPause(t *testing.T, b *Bus, p *os.Process) eventcoord.Receipt {
+	t.Helper()
+	require.NoError(t, p.Signal(syscall.SIGSTOP))
+	r, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "once"})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Woken)
+	ev, err := b.Events().Wait(testCtx(t), "paused")
+	require.NoError(t, err)
+	assert.Equal(t, r.Seq, ev.Seq, "the event offered again")
+	return r
+}
+
 func TestAPausedProcessDoesNotDeliverWhatWasOfferedAgain(t *testing.T) { // S3: no duplicate
 	srv := redistest.Start(t)
 	b := newBus(t, srv, WithRedeliver(200*time.Millisecond))
 	var exited atomic.Bool
 	p := startChild(t, srv, "paused")
 	go func() { _, _ = p.Wait(); exited.Store(true) }()
-	require.NoError(t, p.Signal(syscall.SIGSTOP))
-	r, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "once"})
-	require.NoError(t, err)
-	require.Equal(t, 1, r.Woken)
-
-	// The paused process does not answer: the event is offered again and
-	// retained, and taken here.
-	ev, err := b.Events().Wait(testCtx(t), "paused")
-	require.NoError(t, err)
-	assert.Equal(t, r.Seq, ev.Seq)
+	reofferedPastAPause(t, b, p)
 
 	// Resumed, the process answers too late: its waiter must not get the
 	// event too; it registers again and goes on waiting.

@@ -454,15 +454,7 @@ func TestAPausedProcessesRegistrationRegistersAgain(t *testing.T) { // Register,
 	srv := redistest.Start(t)
 	b := newBus(t, srv, WithRedeliver(200*time.Millisecond))
 	p := startChild(t, srv, "paused", childHoldEnv+"=1")
-	require.NoError(t, p.Signal(syscall.SIGSTOP))
-	r, err := b.Events().Signal(testCtx(t), "paused", eventcoord.Data{"u": "once"})
-	require.NoError(t, err)
-	require.Equal(t, 1, r.Woken)
-
-	// Unanswered, the event is offered again and retained, and taken here.
-	ev, err := b.Events().Wait(testCtx(t), "paused")
-	require.NoError(t, err)
-	assert.Equal(t, r.Seq, ev.Seq)
+	reofferedPastAPause(t, b, p)
 
 	// Resumed, the child answers too late: its Registration must not hold
 	// the event; it registers again, and the next signal reaches it.
