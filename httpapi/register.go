@@ -219,29 +219,9 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, scope string, _
 		writeError(w, r, noWaiter())
 		return
 	}
-	// Cancel and a wait in progress on the registration race as they do
-	// in-process: one compare-and-swap decides. If the wait took the
-	// event, it answers it, and this DELETE changed nothing: answering
-	// "cancelled" too would make the client drop the event (found by an
-	// outside tester, about once in a thousand races).
-	rw.reg.Cancel()
-	_, err := rw.reg.Wait(alreadyDone)
-	taken := err == nil
-	outcome := endCancelled
-	if taken {
-		outcome = endTaken
-	}
-	if !h.waiters.remove(rw, outcome) || taken {
+	if taken, ok := h.waiters.cancel(rw); !ok || taken {
 		writeError(w, r, noWaiter())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]map[string]string{"data": {"status": "cancelled"}})
 }
-
-// alreadyDone is a context that has ended: a Registration's Wait with it
-// returns at once, the event if the Registration returned one.
-var alreadyDone = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()

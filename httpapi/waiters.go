@@ -156,6 +156,32 @@ func (g *waiterSet) takeOut(w *remoteWaiter) bool {
 	return true
 }
 
+// cancel takes w out of the registry and cancels its registration, for
+// DELETE, and reports whether this call took it out (ok) and whether a
+// wait in progress took its event first (taken: that wait answers it, and
+// the DELETE changed nothing; answering "cancelled" too made the client
+// drop the event, found by an outside tester). The requests in progress
+// end before the Cancel, so that none mistakes the Cancel for an event.
+func (g *waiterSet) cancel(w *remoteWaiter) (taken, ok bool) {
+	g.mu.Lock()
+	ok = g.takeOut(w)
+	g.mu.Unlock()
+	if !ok {
+		return false, false
+	}
+	w.setGone()
+	// Cancel and a Wait racing it in-process: one compare-and-swap decides.
+	w.reg.Cancel()
+	_, err := w.reg.Wait(alreadyDone)
+	taken = err == nil
+	outcome := endCancelled
+	if taken {
+		outcome = endTaken
+	}
+	g.finish(w, outcome)
+	return taken, true
+}
+
 // finish ends what a waiter taken out of the registry holds.
 func (g *waiterSet) finish(w *remoteWaiter, outcome string) {
 	w.setGone()
@@ -198,3 +224,11 @@ func (g *waiterSet) len() int {
 	defer g.mu.Unlock()
 	return len(g.byID)
 }
+
+// alreadyDone is a context that has ended: a Registration's Wait with it
+// returns at once, the event if the Registration returned one.
+var alreadyDone = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

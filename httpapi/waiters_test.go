@@ -42,12 +42,15 @@ func background(t *testing.T, srv *testserver.Server, method, path, apiKey, body
 }
 
 // awaitBusy returns once the registration at w has as many requests in
-// progress as it takes: one more is refused.
+// progress as it takes. It does not ask over HTTP: a request of its own
+// would take a place, and one of the requests it waits for, coming just
+// then, would be refused.
 func awaitBusy(t *testing.T, srv *testserver.Server, w string) {
 	t.Helper()
 	testserver.Await(t, "four requests in progress on "+w, func() bool {
-		return ask(t, srv, "GET", w, "", nil).status == 429
+		return httpapi.RequestsOn(srv.Handler, w) == 4
 	})
+	assert.Equal(t, 429, ask(t, srv, "GET", w, "", nil).status, "a fifth is refused")
 }
 
 // registrations returns how many registrations srv holds, from /metrics.
