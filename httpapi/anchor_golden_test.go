@@ -74,7 +74,7 @@ func goldenScenarios() []struct {
 	opts  []httpapi.Option
 	key   string
 	steps []goldenStep
-	after func(srv *testserver.Server) // run after the pending steps are waiting, before the others
+	after func(t *testing.T, srv *testserver.Server) // run after the pending steps are waiting, before the others
 } {
 	long := strings.Repeat("n", eventcoord.MaxNameLen+1)
 	type scenario = struct {
@@ -82,7 +82,7 @@ func goldenScenarios() []struct {
 		opts  []httpapi.Option
 		key   string
 		steps []goldenStep
-		after func(srv *testserver.Server)
+		after func(t *testing.T, srv *testserver.Server)
 	}
 	return []scenario{
 		{name: "signal first, then wait", key: "sdk-key", steps: []goldenStep{
@@ -159,11 +159,18 @@ func goldenScenarios() []struct {
 			pending(step("POST", "/v1/events/e/wait", `{"timeoutMs":600000}`)),
 			step("POST", "/v1/events/e/wait", `{"timeoutMs":1000}`),
 			step("POST", "/v1/events/e", `{"data":{}}`),
-		}, after: func(srv *testserver.Server) { srv.Handler.Drain() }},
+		}, after: func(t *testing.T, srv *testserver.Server) {
+			srv.Handler.Drain()
+			// Drain ends the pending wait's context; the wait leaves as
+			// that reaches it. A signal before then would reach it, and
+			// it would answer the event (delivery wins), as it would for a
+			// signal sent just before Drain.
+			srv.AwaitWaiters(t, 0)
+		}},
 		{name: "closed", key: "sdk-key", steps: []goldenStep{
 			step("POST", "/v1/events/e", `{"data":{}}`),
 			step("POST", "/v1/events/e/wait", `{"timeoutMs":1000}`),
-		}, after: func(srv *testserver.Server) { srv.Coord.Close() }},
+		}, after: func(_ *testing.T, srv *testserver.Server) { srv.Coord.Close() }},
 	}
 }
 
@@ -188,7 +195,7 @@ func TestAnchorAnswersDoNotMove(t *testing.T) {
 			srv.AwaitWaiters(t, len(pend)) // in order: each is waiting before the next is sent
 		}
 		if sc.after != nil {
-			sc.after(srv)
+			sc.after(t, srv)
 		}
 		steps := make([]goldenStep, len(sc.steps))
 		for i, s := range sc.steps {
