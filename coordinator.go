@@ -95,7 +95,8 @@ func (sh *shard) evict(reason int) {
 //     members (the members list) included. It leaves the map when it fires or loses
 //     its last holder.
 //   - fired (held): Signal, Close or a give-back set ev (or closed) and
-//     fired, took it out of the map and then closed ready; holders counts
+//     fired, took it out of the map and then closed ready (or sent its
+//     token); holders counts
 //     the waiters that have not cancelled, and the last to cancel without
 //     returning the event gives it back (giveBack).
 //   - retained: fired with no holder, in the names map and its scope's
@@ -105,7 +106,9 @@ func (sh *shard) evict(reason int) {
 //     more (recycle, discard).
 //
 // close(ready) publishes ev, closed and fired: they are written before it
-// and only read after it, without the lock, by Waiter.Wait. Registers read
+// and only read after it, without the lock, by Waiter.Wait. A batch of one
+// plain Wait is fired by a token sent on ready instead (token), which that
+// Wait receives, so that ready goes back to the pool with the batch. Registers read
 // state, chunk and key without the lock while the batch is its shard's hot
 // one (hot.go). Every other field is guarded by the shard's mu.
 type batch struct {
@@ -121,6 +124,7 @@ type batch struct {
 	fired   bool // guarded by the shard's mu, like everything below
 	usedOwn bool // own is taken, or an any-of wait or a twin may refer to b once fired: it is never recycled
 	home    bool // the home batch of an any-of wait (anyof.go), never in a map
+	token   bool // fired by a send on ready, which is buffered, instead of a close (see signal)
 
 	members    *member       // pending: the list of any-of members among the holders (anyof.go)
 	prev, next *batch        // retained: links of its scope's retention list (scopeList); held: next is its twin (mixed.go)
@@ -181,13 +185,21 @@ var batches = sync.Pool{New: func() any { return new(batch) }}
 
 // newBatch returns a batch for k with channel ready, from the pool if it
 // may go back there: not for a Register, whose Waiters may outlive it (an
-// empty pool's Get is slower than new).
+// empty pool's Get is slower than new). A nil ready gives it a channel of
+// its own: the one a pooled batch kept, if any; buffered, so that signal
+// may fire it with a token.
 func newBatch(sh *shard, k key, ready chan struct{}, register bool) *batch {
 	var b *batch
 	if register {
 		b = new(batch)
 	} else {
 		b = batches.Get().(*batch)
+	}
+	if ready == nil {
+		ready = b.ready
+		if ready == nil {
+			ready = make(chan struct{}, 1)
+		}
 	}
 	b.ready, b.sh, b.key, b.size = ready, sh, k, -1
 	return b
@@ -200,12 +212,18 @@ func newBatch(sh *shard, k key, ready chan struct{}, register bool) *batch {
 // nothing else refers to it. Fields written under the
 // shard's lock before the event was handed over are safe to read here:
 // with no Waiter from Register, no one can change them after the batch
-// fired. Whoever fired b must not touch it after unlocking.
+// fired. Whoever fired b must not touch it after unlocking. A batch fired
+// by a token keeps its channel: the Wait received the token, so it is
+// empty and open.
 func (b *batch) recycle() {
 	if b.usedOwn || b.holders() != 1 || b.closed {
 		return
 	}
-	*b = batch{}
+	var ready chan struct{}
+	if b.token {
+		ready = b.ready
+	}
+	*b = batch{ready: ready}
 	batches.Put(b)
 }
 
@@ -362,8 +380,18 @@ func (c *Coordinator) signal(k key, data Data) (Receipt, error) {
 			sh.count.signals++
 			n := sh.fire(cur, Event{Name: k.name, Data: data, Seq: seq, SignaledAt: now})
 			ready := cur.ready // cur may be recycled once unlocked
+			// One plain Wait (no Waiter handed out, no any-of member)
+			// takes a token, and its channel can be used again: a
+			// wait-signal cycle allocates nothing. Others share a close.
+			cur.token = n == 1 && !cur.usedOwn && cur.members == nil && cap(ready) == 1
+			token := cur.token
 			sh.mu.Unlock()
-			close(ready) // outside the lock: waking is the costly part
+			// Outside the lock: waking is the costly part.
+			if token {
+				ready <- struct{}{} // never blocks: nothing else sends on it
+			} else {
+				close(ready)
+			}
 			return Receipt{Seq: seq, Woken: n}, nil
 		}
 		if size < 0 && c.ttl > 0 {
@@ -465,7 +493,7 @@ func (c *Coordinator) join(sh *shard, w *Waiter, k key) (*Waiter, error) {
 		b = nil
 	}
 	if b == nil {
-		b = newBatch(sh, k, make(chan struct{}), w == nil)
+		b = newBatch(sh, k, nil, w == nil)
 		sh.names[k] = b
 	}
 	hot := sh.hot.Load()

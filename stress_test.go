@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eventcoord/eventcoord"
 )
@@ -172,4 +173,47 @@ func TestReRegisteringWaitersMissNothing(t *testing.T) { // S1, S3, S6
 	assert.LessOrEqual(t, uint64(woken), s.Woken, "Receipts count the fanned-out wake-ups")
 	assert.Equal(t, 0, s.Waiters)
 	requireBalanced(t, s)
+}
+
+// TestWaitsEndingAsTheirSignalFires races one goroutine's plain Waits,
+// whose deadlines end about when a signal comes, against a signaler: a
+// Wait whose context ended as its event came returns the event (delivery
+// wins, S3), and every Wait returns only a signaled event, newer than the
+// last (S6). A batch of one plain Wait is fired by a token and reused with
+// its channel: a token left in the channel would wake the next Wait with
+// no event at all.
+func TestWaitsEndingAsTheirSignalFires(t *testing.T) { // S3, S6
+	c := newCoordinator(t)
+	stop := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
+			if _, err := c.Signal("x", eventcoord.Data{"i": i}); err != nil {
+				return err
+			}
+		}
+	})
+	var last uint64
+	returned := 0
+	for range 20000 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(20))*time.Microsecond)
+		ev, err := c.Wait(ctx, "x")
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			continue
+		}
+		returned++
+		require.Greater(t, ev.Seq, last, "an event newer than the last")
+		require.Contains(t, ev.Data, "i", "a signaled event")
+		last = ev.Seq
+	}
+	close(stop)
+	require.NoError(t, g.Wait())
+	t.Logf("%d of 20000 waits returned an event; %+v", returned, c.Stats())
 }

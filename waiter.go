@@ -55,6 +55,9 @@ func (w *Waiter) Wait(ctx context.Context) (Event, error) {
 		if w.leave(err, false) {
 			return Event{}, err
 		}
+		if w.b.token { // fired, its token on the way: take it, or the batch's channel is not empty when reused
+			<-w.b.ready
+		}
 		return w.take()
 	}
 }
