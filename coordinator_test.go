@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eventcoord/eventcoord"
 )
@@ -773,4 +774,36 @@ func TestAnyOfWaitJoiningTheHotBatch(t *testing.T) { // S1, S3
 		assert.Equal(t, r.Seq, await(t, w).Seq)
 	}
 	requireBalanced(t, c.Stats())
+}
+
+// A round trip of plain Waits and Signals between two goroutines
+// allocates nothing as a rule: a batch of one plain Wait goes back to the
+// pool with its channel (a garbage collection may empty the pool now and
+// then). Two allocations a round trip, a channel per wait, before.
+func TestPlainWaitRoundTripsDoNotAllocate(t *testing.T) {
+	c := newCoordinator(t)
+	ctx := context.Background()
+	data := eventcoord.Data{}
+	var g errgroup.Group
+	g.Go(func() error {
+		for {
+			if _, err := c.Wait(ctx, "ping"); err != nil {
+				return nil // closed: the test is over
+			}
+			if _, err := c.Signal("pong", data); err != nil {
+				return nil
+			}
+		}
+	})
+	roundTrip := func() {
+		_, err := c.Signal("ping", data)
+		assert.NoError(t, err)
+		_, err = c.Wait(ctx, "pong")
+		assert.NoError(t, err)
+	}
+	roundTrip() // the pool fills
+	allocs := testing.AllocsPerRun(1000, roundTrip)
+	require.NoError(t, c.Close())
+	require.NoError(t, g.Wait())
+	assert.Less(t, allocs, 0.5, "allocations per round trip")
 }
