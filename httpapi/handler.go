@@ -169,10 +169,15 @@ func (ms methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	names := make([]string, len(ms))
+	allow := make([]string, 0, len(ms)+1)
 	for i, m := range ms {
 		names[i] = m.method
+		allow = append(allow, m.method)
+		if m.method == http.MethodGet {
+			allow = append(allow, http.MethodHead) // served too: Allow lists what is (RFC 9110, 10.2.1)
+		}
 	}
-	w.Header().Set("Allow", strings.Join(names, ", "))
+	w.Header().Set("Allow", strings.Join(allow, ", "))
 	shown := r.Method
 	if methodLabel(shown) == "other" { // not echoed: it may be anything, of any length
 		shown = "other than " + strings.Join(names, " or ")

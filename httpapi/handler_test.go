@@ -222,6 +222,27 @@ func TestMethodNotAllowedNamesAllow(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	assert.Equal(t, "POST", resp.Header.Get("Allow"))
+
+	// A GET serves HEAD too, so Allow names it.
+	for path, allow := range map[string]string{
+		"/v1/events":           "GET, HEAD",
+		"/v1/events/x":         "POST, DELETE",
+		"/v1/waiters/abc":      "GET, HEAD, DELETE",
+		"/v1/waiters/abc/wait": "POST",
+	} {
+		req, _ := http.NewRequest("PUT", srv.URL+path, nil)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, path)
+		assert.Equal(t, allow, resp.Header.Get("Allow"), path)
+		req, _ = http.NewRequest("HEAD", srv.URL+path, nil)
+		req.Header.Set("anchor-api-key", key)
+		resp, err = srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, strings.Contains(allow, "HEAD"), resp.StatusCode != http.StatusMethodNotAllowed, "HEAD %s: %d", path, resp.StatusCode)
+	}
 }
 
 func TestWrongContentTypeIs415(t *testing.T) {
