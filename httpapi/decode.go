@@ -274,9 +274,11 @@ func decodeBool(field string, raw json.RawMessage) (bool, *apiError) {
 }
 
 // decodeStrict decodes body, one JSON object or nothing, into v as
-// decodeObject does, and refuses fields other than allowed (compared as
-// encoding/json matches them, ignoring case): eventd's own routes catch a
-// misspelt field instead of ignoring it.
+// decodeObject does, and refuses fields other than allowed, spelt exactly
+// so, and a field given twice: eventd's own routes catch a misspelt field
+// instead of ignoring it, and never pick one of two values as
+// encoding/json would (the last, matched ignoring case), which a proxy
+// reading the first would disagree with.
 func decodeStrict(body []byte, v any, allowed ...string) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -285,9 +287,23 @@ func decodeStrict(body []byte, v any, allowed ...string) *apiError {
 	if err := decodeObject(body, &fields); err != nil {
 		return errorf(http.StatusBadRequest, bodyProblem(err))
 	}
-	for f := range fields {
-		if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, f) }) {
+	// body is one valid object: walk its keys in order.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	_, _ = dec.Token() // {
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, _ := dec.Token()
+		f, _ := tok.(string)
+		if !slices.Contains(allowed, f) {
 			return errorf(http.StatusBadRequest, fmt.Sprintf("Unknown field %q in the request body: the fields are %s", f, strings.Join(allowed, ", ")))
+		}
+		if seen[f] {
+			return errorf(http.StatusBadRequest, fmt.Sprintf("Field %q appears twice in the request body", f))
+		}
+		seen[f] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errorf(http.StatusBadRequest, bodyProblem(err))
 		}
 	}
 	if err := decodeObject(body, v); err != nil { // the same text, decoded once already

@@ -206,6 +206,9 @@ func TestRegistrationBodiesAreChecked(t *testing.T) {
 		`{"name": "x", "leaseMs": 0}`:      "leaseMs must be a positive integer number of milliseconds",
 		`{"name": "x", "anyOf": ["x", 1]}`: "anyOf must be an array of event names (strings)",
 		`[]`:                               "Request body must be a JSON object, not an array",
+		`{"name": "x", "name": "y"}`:       `Field "name" appears twice in the request body`,
+		`{"Name": "x"}`:                    `Unknown field "Name" in the request body: the fields are name, anyOf, fresh, leaseMs`,
+		`{"name": "x", "NAME": "y"}`:       `Unknown field "NAME" in the request body: the fields are name, anyOf, fresh, leaseMs`,
 	} {
 		a := ask(t, srv, "POST", "/v1/waiters", body, nil)
 		assert.Equal(t, 400, a.status, body)
@@ -215,11 +218,13 @@ func TestRegistrationBodiesAreChecked(t *testing.T) {
 	assert.Equal(t, "0", registrations(t, srv))
 	w := registerWait(t, srv, `{"name": "x"}`)
 	for body, want := range map[string]string{
-		`{"timeout": 5}`:               `Unknown field "timeout" in the request body: the fields are timeoutMs, cancelOnTimeout`,
-		`{"cancelOnTimeout": "yes"}`:   "cancelOnTimeout must be true or false",
-		`{"timeoutMs": 1.5}`:           "timeoutMs must be a non-negative integer number of milliseconds",
-		`{"timeoutMs": 1} {}`:          "Request body must hold one JSON object and nothing after it",
-		`{"timeoutMs": 1, "anyOf": 1}`: `Unknown field "anyOf" in the request body: the fields are timeoutMs, cancelOnTimeout`,
+		`{"timeout": 5}`:                   `Unknown field "timeout" in the request body: the fields are timeoutMs, cancelOnTimeout`,
+		`{"cancelOnTimeout": "yes"}`:       "cancelOnTimeout must be true or false",
+		`{"timeoutMs": 1.5}`:               "timeoutMs must be a non-negative integer number of milliseconds",
+		`{"timeoutMs": 1} {}`:              "Request body must hold one JSON object and nothing after it",
+		`{"timeoutMs": 1, "anyOf": 1}`:     `Unknown field "anyOf" in the request body: the fields are timeoutMs, cancelOnTimeout`,
+		`{"timeoutMs": 1, "timeoutMs": 2}`: `Field "timeoutMs" appears twice in the request body`,
+		`{"TimeoutMs": 1}`:                 `Unknown field "TimeoutMs" in the request body: the fields are timeoutMs, cancelOnTimeout`,
 	} {
 		a := ask(t, srv, "POST", w+"/wait", body, nil)
 		assert.Equal(t, errBody(400, want), a.body, body)
