@@ -19,6 +19,7 @@ import (
 const (
 	exitOK          = 0   // wait: the event came (its data is on stdout); signal: accepted
 	exitTimeout     = 1   // wait: nobody signaled within -timeout
+	exitNone        = 1   // clear: no event was retained
 	exitUsage       = 2   // bad flags or arguments, data that is not a JSON object, no API key
 	exitRefused     = 3   // the server refused the request: a 4xx other than the wait's 408 (401 bad key, 400, 413, 429, …)
 	exitFailure     = 4   // a 5xx, a redirect, an unreadable answer, or no answer at all (connection refused, DNS, TLS, -timeout passed with the server silent)
@@ -42,12 +43,16 @@ Subcommands (eventd SUBCOMMAND -h for their flags):
   eventd                  serve (the flags above); the default
   eventd signal NAME      signal the event NAME with a JSON object from -data or stdin
   eventd wait NAME        wait for the event NAME and print its data as JSON on stdout
+  eventd clear NAME       remove the event retained for NAME (eventd only)
+  eventd list             print the names holding waiters or a retained event, as JSON lines (eventd only)
   eventd version          print the build's version, VCS revision and Go version (also: eventd -version)
 
 signal and wait talk to any server of the API (eventd, or Anchor's hosted
-https://api.anchorbrowser.io): -url or EVENTD_URL (default ` + defaultURL + `),
--key or EVENTD_API_KEY, ANCHORBROWSER_API_KEY or ANCHOR_API_KEY.
-Exit codes: 0 event received or signal accepted; 1 wait timed out; 2 usage
+https://api.anchorbrowser.io), clear and list to eventd: -url or EVENTD_URL
+(default ` + defaultURL + `), -key or EVENTD_API_KEY, ANCHORBROWSER_API_KEY or
+ANCHOR_API_KEY.
+Exit codes: 0 event received, signal accepted, event cleared or names
+listed; 1 wait timed out, or nothing retained to clear; 2 usage
 error; 3 refused by the server (4xx: bad key, bad name or data, too many
 requests); 4 server or network failure (5xx, no answer, redirect); 130
 interrupted.
@@ -69,6 +74,10 @@ func subcommand(args []string) (func(context.Context, []string, func(string) str
 		return runSignal, true
 	case "wait":
 		return runWait, true
+	case "clear":
+		return runClear, true // manage.go
+	case "list":
+		return runList, true
 	case "version":
 		return func(_ context.Context, args []string, _ func(string) string, s stdio) int {
 			return runVersion(args, s.out, s.err)
@@ -77,7 +86,7 @@ func subcommand(args []string) (func(context.Context, []string, func(string) str
 	return nil, false
 }
 
-// clientFlags are the flags signal and wait share.
+// clientFlags are the flags the client subcommands share.
 type clientFlags struct {
 	url, key string
 }
@@ -109,14 +118,23 @@ func (c *clientFlags) client(getenv func(string) string) (*client.Client, error)
 	return client.New(base, key)
 }
 
+// parseFlags parses a subcommand's flags. It returns a non-negative exit
+// code when the subcommand must stop: -h, or a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return -1
+}
+
 // parseClientArgs parses a subcommand's flags and its one NAME argument.
 // It returns a non-negative exit code when the subcommand must stop.
 func parseClientArgs(fs *flag.FlagSet, args []string) (string, int) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK
-		}
-		return "", exitUsage
+	if code := parseFlags(fs, args); code >= 0 {
+		return "", code
 	}
 	switch {
 	case fs.NArg() == 0:

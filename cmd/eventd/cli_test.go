@@ -151,6 +151,11 @@ func TestCLINoServerIsFailure(t *testing.T) {
 	assert.Contains(t, r.stderr, "connection refused")
 	r = cli(t, "", nil, "wait", "-url", url, "-key", "k", "x")
 	assert.Equal(t, exitFailure, r.code, r.stderr)
+	for _, args := range [][]string{{"clear", "x"}, {"list"}} {
+		r = cli(t, "", nil, append([]string{args[0], "-url", url, "-key", "k"}, args[1:]...)...)
+		assert.Equal(t, exitFailure, r.code, "%s: %s", args[0], r.stderr)
+		assert.Empty(t, r.stdout)
+	}
 }
 
 func TestCLIServerErrorIsFailure(t *testing.T) {
@@ -192,6 +197,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"bad url", "", "want http:// or https://", []string{"wait", "-key", "k", "-url", "ftp://h", "x"}},
 		{"negative timeout", "", "want zero", []string{"wait", "-key", "k", "-timeout", "-1s", "x"}},
 		{"version with args", "", "unexpected arguments", []string{"version", "x"}},
+		{"clear no name", "", "NAME is missing", []string{"clear", "-key", "k"}},
+		{"clear name not UTF-8", "", "NAME is not valid: not valid UTF-8", []string{"clear", "-key", "k", "x\xff"}},
+		{"clear no key", "", "no API key", []string{"clear", "x"}},
+		{"clear zero timeout", "", "want a positive duration", []string{"clear", "-key", "k", "-timeout", "0s", "x"}},
+		{"list argument", "", `no arguments after the flags: got ["x"]`, []string{"list", "-key", "k", "x"}},
+		{"list negative limit", "", "want a limit of zero or more", []string{"list", "-key", "k", "-limit", "-1"}},
+		{"list no key", "", "no API key", []string{"list"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
