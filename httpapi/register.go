@@ -164,17 +164,27 @@ func (h *Handler) waitOn(w http.ResponseWriter, r *http.Request, scope string, _
 	ws := h.waitContext(r, req.timeout, rw.gone)
 	defer ws.end()
 	ctx := ws.ctx
-	leave := req.cancelOnTimeout && !req.clamped
-	var ev eventcoord.Event
-	var err error
-	if leave {
-		ev, err = rw.reg.Wait(ctx)
-	} else {
-		ev, err = waitReady(ctx, rw.reg)
+	ev, err := waitReady(ctx, rw.reg)
+	if err != nil && req.cancelOnTimeout && !req.clamped && h.drain.Err() == nil && rw.gone.Err() == nil {
+		// Its time is up: it leaves as Registration.Wait does when its
+		// context ends, atomically with the event's arrival (an event
+		// that came is returned), once out of the registry, so that no
+		// request on it takes the leaving for an event (a GET answered
+		// ready; found by an outside tester).
+		var got error
+		if h.waiters.withdraw(rw, endLeft, func() bool { ev, got = rw.reg.Wait(alreadyDone); return got == nil }) {
+			if got != nil { // it left: 408, or 499 for a client gone
+				outcome, answer := h.waitEnded(r, ctx, err, "Failed to wait for event")
+				h.metrics.waits.WithLabelValues(outcome).Inc()
+				writeError(w, r, answer)
+				return
+			}
+			err = nil
+		}
 	}
 	switch left := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded); {
 	case err == nil:
-		h.waiters.remove(rw, endTaken)
+		h.waiters.remove(rw, endTaken) // counted already if it came as it left
 		h.metrics.waits.WithLabelValues("event").Inc()
 		writeEvent(w, ev, true)
 		return
@@ -182,12 +192,10 @@ func (h *Handler) waitOn(w http.ResponseWriter, r *http.Request, scope string, _
 		h.waiters.remove(rw, endShutdown)
 	case h.drain.Err() != nil: // Drain ended it: 503 below
 	case rw.gone.Err() != nil || (left && ctx.Err() == nil):
-		// It ended (DELETE, its lease) while this wait was on, or its
-		// Wait says it had left.
+		// It ended (DELETE, its lease, another wait's leaving) while
+		// this wait was on, or its Wait says it had left.
 		writeError(w, r, noWaiter())
 		return
-	case leave && left: // its Wait left as its context ended
-		h.waiters.remove(rw, endLeft)
 	}
 	outcome, answer := h.waitEnded(r, ctx, err, "Failed to wait for event")
 	h.metrics.waits.WithLabelValues(outcome).Inc()

@@ -160,26 +160,37 @@ func (g *waiterSet) takeOut(w *remoteWaiter) bool {
 // DELETE, and reports whether this call took it out (ok) and whether a
 // wait in progress took its event first (taken: that wait answers it, and
 // the DELETE changed nothing; answering "cancelled" too made the client
-// drop the event, found by an outside tester). The requests in progress
-// end before the Cancel, so that none mistakes the Cancel for an event.
+// drop the event, found by an outside tester).
 func (g *waiterSet) cancel(w *remoteWaiter) (taken, ok bool) {
+	ok = g.withdraw(w, endCancelled, func() bool {
+		// Cancel and a Wait racing it in-process: one compare-and-swap decides.
+		w.reg.Cancel()
+		_, err := w.reg.Wait(alreadyDone)
+		taken = err == nil
+		return taken
+	})
+	return taken, ok
+}
+
+// withdraw takes w out of the registry and ends the requests in progress
+// on it, then calls end, which makes its registration leave (Cancel, or a
+// Wait whose context has ended) and reports whether its event was taken;
+// the end is counted as endTaken if so, else as outcome. The requests end
+// first so that none of them takes the leaving, which closes Done, for an
+// event. It reports false, without calling end, if w was out already.
+func (g *waiterSet) withdraw(w *remoteWaiter, outcome string, end func() (taken bool)) bool {
 	g.mu.Lock()
-	ok = g.takeOut(w)
+	ok := g.takeOut(w)
 	g.mu.Unlock()
 	if !ok {
-		return false, false
+		return false
 	}
 	w.setGone()
-	// Cancel and a Wait racing it in-process: one compare-and-swap decides.
-	w.reg.Cancel()
-	_, err := w.reg.Wait(alreadyDone)
-	taken = err == nil
-	outcome := endCancelled
-	if taken {
+	if end() {
 		outcome = endTaken
 	}
 	g.finish(w, outcome)
-	return taken, true
+	return true
 }
 
 // finish ends what a waiter taken out of the registry holds.
