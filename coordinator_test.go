@@ -805,5 +805,11 @@ func TestPlainWaitRoundTripsDoNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, roundTrip)
 	require.NoError(t, c.Close())
 	require.NoError(t, g.Wait())
-	assert.Less(t, allocs, 0.5, "allocations per round trip")
+	// Under -race the pool drops a quarter of its batches, and their
+	// channels with them: about 1 a round trip, against 2.5 before.
+	limit := 0.5
+	if raceEnabled {
+		limit = 1.5
+	}
+	assert.Less(t, allocs, limit, "allocations per round trip")
 }

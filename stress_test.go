@@ -3,6 +3,7 @@ package eventcoord_test
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +197,7 @@ func TestWaitsEndingAsTheirSignalFires(t *testing.T) { // S3, S6
 			if _, err := c.Signal("x", eventcoord.Data{"i": i}); err != nil {
 				return err
 			}
+			runtime.Gosched() // with one P, the waits get their turn
 		}
 	})
 	var last uint64
