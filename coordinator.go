@@ -96,9 +96,8 @@ func (sh *shard) evict(reason int) {
 //     its last holder.
 //   - fired (held): Signal, Close or a give-back set ev (or closed) and
 //     fired, took it out of the map and then closed ready (or sent its
-//     token); holders counts
-//     the waiters that have not cancelled, and the last to cancel without
-//     returning the event gives it back (giveBack).
+//     token); holders counts the waiters that have not cancelled, and the
+//     last to cancel without returning the event gives it back (giveBack).
 //   - retained: fired with no holder, in the names map and its scope's
 //     retention list (retention.go) with expires and size set; ready is
 //     closedChan. A waiter that takes it makes it fired and held again.
@@ -108,9 +107,10 @@ func (sh *shard) evict(reason int) {
 // close(ready) publishes ev, closed and fired: they are written before it
 // and only read after it, without the lock, by Waiter.Wait. A batch of one
 // plain Wait is fired by a token sent on ready instead (token), which that
-// Wait receives, so that ready goes back to the pool with the batch. Registers read
-// state, chunk and key without the lock while the batch is its shard's hot
-// one (hot.go). Every other field is guarded by the shard's mu.
+// Wait receives, so that ready goes back to the pool with the batch.
+// Registers read state, chunk and key without the lock while the batch is
+// its shard's hot one (hot.go). Every other field is guarded by the
+// shard's mu.
 type batch struct {
 	// Read by Registers without the shard's lock while b is hot (hot.go).
 	state atomic.Uint64               // holders in the low 32 bits (pending: blocked waiters; fired: waiters that have not cancelled), sealed, and the Waiters taken from chunk.ws
