@@ -118,6 +118,17 @@ func (c *clientFlags) client(getenv func(string) string) (*client.Client, error)
 	return client.New(base, key)
 }
 
+// open returns the client of the flags for the subcommand cmd, or prints
+// why there is none (a usage error) and returns nil.
+func (c *clientFlags) open(cmd string, getenv func(string) string, stderr io.Writer) *client.Client {
+	cl, err := c.client(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "eventd %s: %v\n", cmd, err)
+		return nil
+	}
+	return cl
+}
+
 // parseFlags parses a subcommand's flags. It returns a non-negative exit
 // code when the subcommand must stop: -h, or a bad flag.
 func parseFlags(fs *flag.FlagSet, args []string) int {
@@ -211,9 +222,8 @@ next. Exit codes: 0 accepted, 2 usage (the data is not one JSON object),
 		fmt.Fprintf(s.err, "eventd signal: -timeout %v: want a positive duration\n", timeout)
 		return exitUsage
 	}
-	c, err := cf.client(getenv)
-	if err != nil {
-		fmt.Fprintln(s.err, "eventd signal:", err)
+	c := cf.open("signal", getenv, s.err)
+	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()
@@ -249,9 +259,8 @@ Exit codes: 0 the event came, 1 timed out, 2 usage, 3 refused (4xx),
 		fmt.Fprintf(s.err, "eventd wait: -timeout %v: want zero (no limit) or more\n", timeout)
 		return exitUsage
 	}
-	c, err := cf.client(getenv)
-	if err != nil {
-		fmt.Fprintln(s.err, "eventd wait:", err)
+	c := cf.open("wait", getenv, s.err)
+	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()

@@ -36,9 +36,8 @@ Exit codes: 0 an event was removed, 1 none was retained, 2 usage,
 		fmt.Fprintf(s.err, "eventd clear: -timeout %v: want a positive duration\n", timeout)
 		return exitUsage
 	}
-	c, err := cf.client(getenv)
-	if err != nil {
-		fmt.Fprintln(s.err, "eventd clear:", err)
+	c := cf.open("clear", getenv, s.err)
+	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()
@@ -93,9 +92,8 @@ failure, 130 interrupted.
 		fmt.Fprintf(s.err, "eventd list: -limit %d, -timeout %v: want a limit of zero or more and a positive timeout\n", limit, timeout)
 		return exitUsage
 	}
-	c, err := cf.client(getenv)
-	if err != nil {
-		fmt.Fprintln(s.err, "eventd list:", err)
+	c := cf.open("list", getenv, s.err)
+	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()
