@@ -117,10 +117,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Drain answers every pending wait, and every wait that arrives later, with
 // 503, so that a graceful shutdown need not wait for long polls (a pending
 // wait that an event reaches as it leaves answers the event: delivery
-// wins, S3); it
-// cancels every registration made through POST /v1/waiters, which gives
-// back the events they hold (S3), and refuses new ones. Signals are still
-// served. Drain is idempotent; register it with
+// wins, S3); it cancels every registration made through POST /v1/waiters,
+// which gives back the events they hold (S3), and refuses new ones.
+// Signals are still served. Drain is idempotent; register it with
 // http.Server.RegisterOnShutdown.
 func (h *Handler) Drain() {
 	h.stop()
