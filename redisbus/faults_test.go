@@ -30,6 +30,12 @@ const (
 	childNameEnv = "REDISBUS_TEST_CHILD_NAME"
 	childHoldEnv = "REDISBUS_TEST_CHILD_HOLD"
 	childLease   = time.Second
+	// childCalls bounds the child's Redis calls. It outlasts any pause a
+	// test gives the child: a test sees the child's waiter registered in
+	// Redis, not the child reading that answer, so a pause can fall in
+	// between, and with the default 2 s bound the call would fail on
+	// resuming and the child's wait end, unavailable.
+	childCalls = time.Minute
 )
 
 func withLease(d time.Duration) Option { return optionFunc(func(o *options) { o.lease = d }) }
@@ -37,8 +43,8 @@ func withLease(d time.Duration) Option { return optionFunc(func(o *options) { o.
 // child waits on names until the event arrives or it is killed; holding,
 // it registers and, once its event is there, holds it until killed.
 func child(addr, names string, hold bool) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	bus, err := New(context.Background(), rdb, withLease(childLease))
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: childCalls, WriteTimeout: childCalls})
+	bus, err := New(context.Background(), rdb, withLease(childLease), WithTimeout(childCalls))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
