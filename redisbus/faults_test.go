@@ -38,7 +38,13 @@ const (
 	childCalls = time.Minute
 )
 
-func withLease(d time.Duration) Option { return optionFunc(func(o *options) { o.lease = d }) }
+// withLease sets the lease, and a janitor tick short enough to renew it:
+// the janitor renews at a tick once a third of the lease has passed, so
+// with the default 1 s tick a 1 s lease (childLease) was never renewed in
+// time and a live child's registration left Redis a second after it came.
+func withLease(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.lease, o.tick = d, min(o.tick, d/4) })
+}
 
 // child waits on names until the event arrives or it is killed; holding,
 // it registers and, once its event is there, holds it until killed.
