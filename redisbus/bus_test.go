@@ -313,8 +313,11 @@ func TestRedisRestartMidWait(t *testing.T) {
 	awaitRegistered(t, srv, "", "after-restart", 1)
 
 	srv.Restart() // SIGKILL, then start again on the same port and data
-	// The waiter stays blocked; once its process has re-registered, a signal
-	// accepted after the restart reaches it.
+	// The waiter stays blocked, and a signal accepted after the restart
+	// reaches it: the registration seen here may be the one Redis read back
+	// from disk, not the one its process makes again, so the signal may find
+	// no subscriber; then it is retained, and taken when the process
+	// registers again.
 	awaitRegistered(t, srv, "", "after-restart", 1)
 	var r eventcoord.Receipt
 	require.Eventually(t, func() bool {
