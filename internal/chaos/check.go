@@ -52,13 +52,14 @@ type Verdict struct {
 	FinallyRetained int // accepted signals returned by the final drain only
 	Missing         int // accepted signals no wait returned, excused or not
 	Excused         map[string]int
-	Lost            []Loss      // accepted, missing and not excused
-	Duplicates      []Duplicate // returned more often than the rules allow
-	Foreign         []Op        // waits that returned an op of another key or of none of their names, or no op at all
-	Acausal         []Op        // waits that ended before the signal they returned began
-	Stale           []Op        // fresh waits that returned an op whose signal ended before they began
-	Late            []Op        // waits that took longer than their timeout plus the slack
-	Early           []Op        // 408s before the timeout had passed
+	Lost            []Loss        // accepted, missing and not excused
+	Duplicates      []Duplicate   // returned more often than the rules allow
+	Foreign         []Op          // waits that returned an op of another key or of none of their names, or no op at all
+	Acausal         []Op          // waits that ended before the signal they returned began
+	Stale           []Op          // fresh waits that returned an op whose signal ended before they began
+	Late            []Op          // waits that took longer than their timeout plus the slack
+	Overrun         time.Duration // the most any wait took past its timeout: the slack's margin
+	Early           []Op          // 408s before the timeout had passed
 
 	// Notes: suspect, not failures, because the history cannot prove them.
 	Stranded []Pair // a 408 wait that was surely registered when a signal ran (S1)
@@ -185,6 +186,9 @@ func Check(h *History, cfg Config) *Verdict {
 		from, timed := o.Start, true
 		if o.Kind == Register { // only its wait request has a timeout
 			from, timed = o.WaitStart, o.WaitStart > 0
+		}
+		if took := o.End - from; timed && took-o.Timeout > v.Overrun {
+			v.Overrun = took - o.Timeout
 		}
 		if took := o.End - from; timed && took > o.Timeout+cfg.Slack {
 			v.Late = append(v.Late, *o)
@@ -548,8 +552,8 @@ func (v *Verdict) Summary() string {
 			excused++
 		}
 	}
-	fmt.Fprintf(&b, "duplicates: %d (%d with Redis killed during the first delivery, %d excused), foreign: %d, acausal: %d, stale (fresh): %d, late waits: %d (slack %v), early 408s: %d\n",
-		len(v.Duplicates), killed, excused, len(v.Foreign), len(v.Acausal), len(v.Stale), len(v.Late), v.cfg.Slack, len(v.Early))
+	fmt.Fprintf(&b, "duplicates: %d (%d with Redis killed during the first delivery, %d excused), foreign: %d, acausal: %d, stale (fresh): %d, late waits: %d (slack %v, most past a timeout %v), early 408s: %d\n",
+		len(v.Duplicates), killed, excused, len(v.Foreign), len(v.Acausal), len(v.Stale), len(v.Late), v.cfg.Slack, v.Overrun.Round(time.Millisecond), len(v.Early))
 	fmt.Fprintf(&b, "notes (suspect, not failures): stranded waits (S1): %d, Seq going back (S6): %d\n", len(v.Stranded), len(v.SeqBack))
 	q := h.Quiet
 	fmt.Fprintf(&b, "after the quiet period: PUBLISH calls over the last %v: %d; leftovers looked at %v later", q.IdleFor, q.Publishes, q.Extra.Round(time.Millisecond))

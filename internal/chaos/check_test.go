@@ -226,6 +226,8 @@ func TestCheckCatchesLateAndEarlyWaits(t *testing.T) {
 	assert.Len(t, v.Late, 1, "an error is late too")
 	v = check(with(timedOut(0), func(o *Op) { o.End = 2900 * ms }))
 	assert.True(t, v.OK(), "within the slack: %s", v.Summary())
+	assert.Equal(t, 1900*ms, v.Overrun, "the margin left of the slack is reported")
+	assert.Contains(t, v.Summary(), "most past a timeout 1.9s")
 	v = check(with(timedOut(0), func(o *Op) { o.End = 900 * ms }))
 	assert.Len(t, v.Early, 1, "a 408 before the timeout")
 }
