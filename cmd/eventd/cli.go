@@ -89,11 +89,25 @@ func subcommand(args []string) (func(context.Context, []string, func(string) str
 // clientFlags are the flags the client subcommands share.
 type clientFlags struct {
 	url, key string
+	answer   time.Duration // -timeout of a subcommand that waits only for the server's answer
+	bounded  bool          // answer was registered: it must be positive
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "", "base URL of the API (env "+envURL+"; default "+defaultURL+")")
 	fs.StringVar(&c.key, "key", "", "API key, sent as anchor-api-key (env "+strings.Join(keyEnvs, ", then ")+")")
+}
+
+// registerAnswer adds -timeout as the bound on each of the server's
+// answers (signal, clear, list; wait's own -timeout is the wait's).
+func (c *clientFlags) registerAnswer(fs *flag.FlagSet, usage string) {
+	fs.DurationVar(&c.answer, "timeout", 30*time.Second, usage)
+	c.bounded = true
+}
+
+// request returns ctx bounded by -timeout, for one of the server's answers.
+func (c *clientFlags) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.answer)
 }
 
 // client returns a client of the API from the flags, then the environment.
@@ -119,8 +133,13 @@ func (c *clientFlags) client(getenv func(string) string) (*client.Client, error)
 }
 
 // open returns the client of the flags for the subcommand cmd, or prints
-// why there is none (a usage error) and returns nil.
+// why there is none (a usage error: no key, or a -timeout that is not
+// positive) and returns nil.
 func (c *clientFlags) open(cmd string, getenv func(string) string, stderr io.Writer) *client.Client {
+	if c.bounded && c.answer <= 0 {
+		fmt.Fprintf(stderr, "eventd %s: -timeout %v: want a positive duration\n", cmd, c.answer)
+		return nil
+	}
 	cl, err := c.client(getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "eventd %s: %v\n", cmd, err)
@@ -186,13 +205,12 @@ next. Exit codes: 0 accepted, 2 usage (the data is not one JSON object),
 
 `, s)
 	var (
-		cf      clientFlags
-		data    string
-		timeout time.Duration
+		cf   clientFlags
+		data string
 	)
 	cf.register(fs)
 	fs.StringVar(&data, "data", "", "the event's data, a JSON object; none: read from stdin")
-	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the server's answer")
+	cf.registerAnswer(fs, "how long to wait for the server's answer")
 	name, code := parseClientArgs(fs, args)
 	if code >= 0 {
 		return code
@@ -218,16 +236,12 @@ next. Exit codes: 0 accepted, 2 usage (the data is not one JSON object),
 		fmt.Fprintf(s.err, "eventd signal: %s: %v\n", from, err)
 		return exitUsage
 	}
-	if timeout <= 0 {
-		fmt.Fprintf(s.err, "eventd signal: -timeout %v: want a positive duration\n", timeout)
-		return exitUsage
-	}
 	c := cf.open("signal", getenv, s.err)
 	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()
-	reqCtx, cancel := context.WithTimeout(ctx, timeout)
+	reqCtx, cancel := cf.request(ctx)
 	defer cancel()
 	if _, err := c.Signal(reqCtx, name, obj); err != nil {
 		return report(ctx, s.err, "signal", err)

@@ -200,10 +200,12 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"clear no name", "", "NAME is missing", []string{"clear", "-key", "k"}},
 		{"clear name not UTF-8", "", "NAME is not valid: not valid UTF-8", []string{"clear", "-key", "k", "x\xff"}},
 		{"clear no key", "", "no API key", []string{"clear", "x"}},
+		{"signal negative timeout", "", "-timeout -1s: want a positive duration", []string{"signal", "-key", "k", "-data", "{}", "-timeout", "-1s", "x"}},
 		{"clear zero timeout", "", "want a positive duration", []string{"clear", "-key", "k", "-timeout", "0s", "x"}},
 		{"list argument", "", `no arguments after the flags: got ["x"]`, []string{"list", "-key", "k", "x"}},
 		{"list negative limit", "", "want a limit of zero or more", []string{"list", "-key", "k", "-limit", "-1"}},
 		{"list no key", "", "no API key", []string{"list"}},
+		{"list zero timeout", "", "-timeout 0s: want a positive duration", []string{"list", "-key", "k", "-timeout", "0s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

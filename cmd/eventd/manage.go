@@ -22,26 +22,19 @@ Exit codes: 0 an event was removed, 1 none was retained, 2 usage,
 3 refused (4xx), 4 server or network failure, 130 interrupted.
 
 `, s)
-	var (
-		cf      clientFlags
-		timeout time.Duration
-	)
+	var cf clientFlags
 	cf.register(fs)
-	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the server's answer")
+	cf.registerAnswer(fs, "how long to wait for the server's answer")
 	name, code := parseClientArgs(fs, args)
 	if code >= 0 {
 		return code
-	}
-	if timeout <= 0 {
-		fmt.Fprintf(s.err, "eventd clear: -timeout %v: want a positive duration\n", timeout)
-		return exitUsage
 	}
 	c := cf.open("clear", getenv, s.err)
 	if c == nil {
 		return exitUsage
 	}
 	defer c.CloseIdleConnections()
-	reqCtx, cancel := context.WithTimeout(ctx, timeout)
+	reqCtx, cancel := cf.request(ctx)
 	defer cancel()
 	cleared, err := c.Clear(reqCtx, name)
 	if err != nil {
@@ -76,20 +69,19 @@ failure, 130 interrupted.
 
 `, s)
 	var (
-		cf      clientFlags
-		after   string
-		limit   int
-		timeout time.Duration
+		cf    clientFlags
+		after string
+		limit int
 	)
 	cf.register(fs)
 	fs.StringVar(&after, "after", "", "start after this name")
 	fs.IntVar(&limit, "limit", 0, "print at most this many names; 0: all")
-	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for each page of the server's answer")
+	cf.registerAnswer(fs, "how long to wait for each page of the server's answer")
 	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
 	}
-	if limit < 0 || timeout <= 0 {
-		fmt.Fprintf(s.err, "eventd list: -limit %d, -timeout %v: want a limit of zero or more and a positive timeout\n", limit, timeout)
+	if limit < 0 {
+		fmt.Fprintf(s.err, "eventd list: -limit %d: want a limit of zero or more\n", limit)
 		return exitUsage
 	}
 	c := cf.open("list", getenv, s.err)
@@ -104,7 +96,7 @@ failure, 130 interrupted.
 		if limit > 0 {
 			page = min(page, limit-printed)
 		}
-		reqCtx, cancel := context.WithTimeout(ctx, timeout)
+		reqCtx, cancel := cf.request(ctx)
 		l, err := c.List(reqCtx, eventcoord.ListOptions{After: after, Limit: page})
 		cancel()
 		if err != nil {
